@@ -1,0 +1,41 @@
+//! weft's test and demo backend: an HTTP server that answers every request with a JSON
+//! description of what it received, like `hashicorp/http-echo` but richer.
+//!
+//! One listener serves HTTP/1.1 and HTTP/2 with prior knowledge (h2c). Every response carries
+//! `x-echo-name: NAME` so a client behind the mesh can tell which backend answered. The JSON body
+//! reports the method, path (with query), host, protocol, headers and the request body's length.
+//!
+//! Query parameters steer the response, so tests and demos need no extra configuration:
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `status=N` | answer with status `N` (200..=999), overriding [`EchoConfig::status`] |
+//! | `delay=DURATION` | wait that long (Go duration, `250ms`, `2s`) before answering |
+//! | `size=BYTES` | answer with exactly that many `x` bytes (`text/plain`) instead of JSON |
+//!
+//! An invalid value is answered with `400` and a JSON `{"error": ...}` body; so is a 1xx
+//! status, which cannot end a response (HTTP/1.1 would mistake 101 for a protocol switch). Paths under
+//! `/__echo/` are the server's own endpoints, exempt from the controls and from the request count:
+//! `GET /__echo/stats` returns `{"count": N}`, the number of other requests received so far.
+
+mod body;
+mod controls;
+mod handler;
+mod server;
+
+pub use server::serve;
+
+/// What an echo server says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EchoConfig {
+    /// Reported in the `x-echo-name` header and the body's `name` field.
+    pub name: String,
+    /// The status of every echo response, unless a request asks for another with `status=`.
+    /// Must not be informational (1xx): [`serve`] rejects that.
+    pub status: Option<http::StatusCode>,
+    /// Added to the JSON body as the `text` field.
+    pub text: Option<String>,
+}
+
+#[cfg(test)]
+mod tests;
