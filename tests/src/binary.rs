@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 /// The `weft` binary: `$WEFT_BIN` when set, else `weft` in the target directory of the running
 /// test (`target/<profile>/deps/<test>` → `target/<profile>/weft`). Fails the test with
 /// instructions when it is missing.
+#[track_caller]
 pub fn weft_bin() -> PathBuf {
     crate::or_fail(try_weft_bin())
 }

@@ -35,6 +35,7 @@ impl TestEchoBuilder {
 
     /// Starts the process and waits for its `listening on IP:PORT` line; fails the test if it
     /// does not come.
+    #[track_caller]
     pub fn start(self) -> TestEcho {
         or_fail(self.try_start())
     }
@@ -79,6 +80,7 @@ pub struct TestEcho {
 
 impl TestEcho {
     /// Starts an echo backend with default options; fails the test if it does not start.
+    #[track_caller]
     pub fn start(name: &str) -> Self {
         Self::builder(name).start()
     }
@@ -114,5 +116,9 @@ impl TestEcho {
 
     pub fn wait_exit(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
         self.process.wait_exit(within)
+    }
+
+    pub async fn wait_exit_async(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        self.process.wait_exit_async(within).await
     }
 }

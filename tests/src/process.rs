@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::{START_DEADLINE, wait_until, weft_bin};
+use crate::{START_DEADLINE, WaitTimeout, try_weft_bin, wait_until, wait_until_async};
 
 /// One `listening [NAME ]on IP:PORT` line a server printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl WeftProcess {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let bin = weft_bin();
+        let bin = try_weft_bin()?;
         let mut command = Command::new(&bin);
         command.args(args);
         let shown = format!("{command:?}");
@@ -138,13 +138,35 @@ impl WeftProcess {
         Ok(())
     }
 
-    /// Waits up to `within` for the process to exit and returns how it exited.
+    /// Waits up to `within` for the process to exit and returns how it exited. Blocks the
+    /// thread: async tests use [`wait_exit_async`](Self::wait_exit_async).
     pub fn wait_exit(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
         let mut exit = Ok(None);
         let waited = wait_until(within, || {
             exit = self.child.try_wait();
             !matches!(exit, Ok(None))
         });
+        self.exit_or_timeout(exit, waited)
+    }
+
+    /// [`wait_exit`](Self::wait_exit) for async tests: polls without blocking the runtime, so
+    /// the test's own client connections keep working (an HTTP/2 client must answer the
+    /// server's GOAWAY ping for a graceful shutdown to finish early).
+    pub async fn wait_exit_async(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        let mut exit = Ok(None);
+        let waited = wait_until_async(within, || {
+            exit = self.child.try_wait();
+            std::future::ready(!matches!(exit, Ok(None)))
+        })
+        .await;
+        self.exit_or_timeout(exit, waited)
+    }
+
+    fn exit_or_timeout(
+        &self,
+        exit: std::io::Result<Option<ExitStatus>>,
+        waited: Result<(), WaitTimeout>,
+    ) -> anyhow::Result<ExitStatus> {
         match (exit?, waited) {
             (Some(status), _) => Ok(status),
             (None, Err(timeout)) => bail!(
@@ -166,11 +188,16 @@ impl WeftProcess {
             let _ = wait_until(Duration::from_secs(2), || reader.is_finished());
         }
         let exited = exited.map_or_else(|| "it was still running".to_string(), |s| s.to_string());
-        err.context(format!(
-            "starting {} failed ({exited}); its stderr:\n{}",
-            self.command,
-            self.stderr()
-        ))
+        let stderr = self.stderr();
+        let stderr = if stderr.trim().is_empty() {
+            "(stderr was empty)".to_string()
+        } else {
+            format!("its stderr:\n{stderr}")
+        };
+        anyhow::anyhow!(
+            "starting {} failed ({exited}): {err:#}\n{stderr}",
+            self.command
+        )
     }
 }
 

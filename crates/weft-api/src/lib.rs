@@ -4,6 +4,7 @@
 //! No I/O beyond reading files and no async runtime: the proxy, the control plane and the CLI all
 //! call into this crate, so the same input gets the same verdict everywhere.
 
+pub mod analyze;
 pub mod diagnostic;
 pub mod duration;
 mod hints;

@@ -4,6 +4,7 @@
 //! The same loader serves `weft validate`, the proxy's config watcher and the control plane's
 //! apply API, so a resource gets the same verdict everywhere.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +38,9 @@ pub struct Loaded {
     pub files: usize,
     /// Non-mesh documents (Service, Deployment, ...) that were skipped.
     pub skipped: usize,
+    /// The Kubernetes Services and workloads among the skipped documents: `weft analyze` uses
+    /// them as the known services and pods, as `istioctl analyze` does with files.
+    pub platform: Vec<PlatformObject>,
 }
 
 impl Loaded {
@@ -49,6 +53,7 @@ impl Loaded {
         self.diagnostics.extend(other.diagnostics);
         self.files += other.files;
         self.skipped += other.skipped;
+        self.platform.extend(other.platform);
     }
 }
 
@@ -167,6 +172,52 @@ impl DocReport<'_> {
     }
 }
 
+/// A Kubernetes object weft does not manage but can learn services and workloads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformObject {
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    /// Labels of the pods it runs (workloads) or its own labels (Service).
+    pub pod_labels: BTreeMap<String, String>,
+    /// `spec.selector` of a Service.
+    pub selector: BTreeMap<String, String>,
+    pub file: String,
+}
+
+const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"];
+
+impl PlatformObject {
+    fn from_document(kind: &str, root: &Node, file: &str) -> Option<PlatformObject> {
+        let json = root.to_json();
+        let labels_at = |ptr: &str| -> BTreeMap<String, String> {
+            json.pointer(ptr)
+                .and_then(|v| v.as_object())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (pod_labels, selector) = match kind {
+            "Service" => (labels_at("/metadata/labels"), labels_at("/spec/selector")),
+            "Pod" => (labels_at("/metadata/labels"), BTreeMap::new()),
+            k if WORKLOAD_KINDS.contains(&k) => (labels_at("/spec/template/metadata/labels"), BTreeMap::new()),
+            _ => return None,
+        };
+        let text = |ptr: &str| json.pointer(ptr).and_then(|v| v.as_str()).map(str::to_string);
+        Some(PlatformObject {
+            kind: kind.to_string(),
+            name: text("/metadata/name")?,
+            namespace: text("/metadata/namespace").unwrap_or_else(|| crate::resource::DEFAULT_NAMESPACE.to_string()),
+            pod_labels,
+            selector,
+            file: file.to_string(),
+        })
+    }
+}
+
 const ENVELOPE_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 fn load_document(file: &str, doc: Document, loaded: &mut Loaded) {
@@ -209,6 +260,7 @@ fn load_document(file: &str, doc: Document, loaded: &mut Loaded) {
     let kind = match lookup_kind(api_version, kind_name) {
         KindLookup::Foreign => {
             loaded.skipped += 1;
+            loaded.platform.extend(PlatformObject::from_document(kind_name, root, file));
             return;
         }
         KindLookup::Unsupported => {

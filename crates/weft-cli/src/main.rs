@@ -1,1 +1,55 @@
-fn main() {}
+//! `weft`: one binary for the weft service mesh. Each subcommand is one user task; the work is
+//! done by the library crates, this binary only parses arguments and wires them together.
+
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about = "weft: a service mesh configured with the Istio API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check Istio config files the way Istio's validation webhook does.
+    Validate(commands::validate::Args),
+    /// Find problems across resources (dangling subsets and hosts, conflicts, shadowed routes).
+    Analyze(commands::analyze::Args),
+    /// Run the test and demo backend: answers every request with a JSON echo of it.
+    Echo(commands::echo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Analyze(args) => commands::analyze::run(&args),
+        Command::Echo(args) => commands::echo::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(commands::EXIT_USAGE)
+        }
+    }
+}
+
+/// Logs go to stderr (stdout carries `listening ...` lines and command output), filtered by
+/// `WEFT_LOG` (e.g. `WEFT_LOG=debug`), `info` by default.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

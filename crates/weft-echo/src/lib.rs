@@ -14,9 +14,11 @@
 //! | `size=BYTES` | answer with exactly that many `x` bytes (`text/plain`) instead of JSON |
 //!
 //! An invalid value is answered with `400` and a JSON `{"error": ...}` body; so is a 1xx
-//! status, which cannot end a response (HTTP/1.1 would mistake 101 for a protocol switch). Paths under
-//! `/__echo/` are the server's own endpoints, exempt from the controls and from the request count:
-//! `GET /__echo/stats` returns `{"count": N}`, the number of other requests received so far.
+//! status, which cannot end a response (HTTP/1.1 would mistake 101 for a protocol switch).
+//!
+//! Paths under `/__echo/` are the server's own endpoints, exempt from the controls and from the
+//! request count: `GET /__echo/stats` returns `{"count": N}`, the number of other requests
+//! received so far (counted on arrival, before any delay). HEAD gets GET's headers, no body.
 
 mod body;
 mod controls;

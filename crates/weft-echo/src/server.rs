@@ -40,7 +40,13 @@ pub async fn serve(
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
     );
     let local = listener.local_addr()?;
-    info!(%local, name = %config.name, status = ?config.status, text = ?config.text, "echo serving");
+    info!(
+        %local,
+        name = %config.name,
+        status = ?config.status,
+        text = ?config.text,
+        "echo serving"
+    );
     let builder = Arc::new(connection_builder());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -56,7 +62,8 @@ pub async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let task = connection(stream, peer, builder.clone(), state.clone(), stop_rx.clone());
+                    let stop = stop_rx.clone();
+                    let task = connection(stream, peer, builder.clone(), state.clone(), stop);
                     connections.spawn(task);
                 }
                 Err(err) => accept_failed(err).await,

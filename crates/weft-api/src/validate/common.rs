@@ -499,6 +499,80 @@ pub fn namespace_slash_host(host: &str, is_gateway: bool) -> Vec<String> {
     errs
 }
 
+/// `protocol.Parse(p).IsHTTP()`: HTTP, HTTP2, HTTP_PROXY, GRPC and GRPC-Web (any case).
+pub fn protocol_is_http(p: &str) -> bool {
+    matches!(p.to_ascii_lowercase().as_str(), "http" | "http2" | "http_proxy" | "grpc" | "grpc-web")
+}
+
+/// `protocol.Parse(p).IsTLS()`: HTTPS and TLS (any case).
+pub fn protocol_is_tls(p: &str) -> bool {
+    matches!(p.to_ascii_lowercase().as_str(), "https" | "tls")
+}
+
+/// `protocol.Parse(p).IsTCP()`: TCP, HTTPS, TLS, Mongo, Redis and MySQL (any case; not UDP, not "").
+pub fn protocol_is_tcp(p: &str) -> bool {
+    matches!(p.to_ascii_lowercase().as_str(), "tcp" | "https" | "tls" | "mongo" | "redis" | "mysql")
+}
+
+/// `agent.ValidateIPAddress`.
+pub fn ip_address(s: &str) -> Result<(), String> {
+    if is_ip(s) { Ok(()) } else { Err(format!("{s} is not a valid IP")) }
+}
+
+/// `ValidateUnixAddress`, for the part after `unix://`: an abstract name (`@x`) or an absolute
+/// path to a file.
+pub fn unix_address(addr: &str) -> Result<(), String> {
+    if addr.is_empty() {
+        return Err("unix address must not be empty".to_string());
+    }
+    if addr.starts_with('@') {
+        return Ok(());
+    }
+    if !addr.starts_with('/') || addr.ends_with('/') {
+        return Err(format!("{addr} is not an absolute path to a file"));
+    }
+    Ok(())
+}
+
+/// `ValidateAlphaWorkloadSelector` (the `workloadSelector: {labels}` of Sidecar and
+/// ServiceEntry): empty keys and wildcards are errors. Returns `false` when it reported one, in
+/// which case Istio validates nothing else of the resource. Each caller words its own warning for
+/// a selector without labels.
+pub fn check_alpha_selector(out: &mut Findings, path: &FieldPath, sel: &LabelSelector) -> bool {
+    let mut ok = true;
+    let labels_path = path.field("labels");
+    for (k, v) in sel.labels.iter().flatten() {
+        let pair = format!("{k}={v}");
+        if k.is_empty() {
+            out.error(&labels_path, format!("empty key is not supported in selector: {pair:?}"));
+            ok = false;
+        }
+        if k.contains('*') || v.contains('*') {
+            out.error(labels_path.key(k), format!("wildcard is not supported in selector: {pair:?}"));
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// `validateDestination`: a host other than `*`, a DNS-1123 subset name and a valid port.
+pub fn check_destination(out: &mut Findings, path: &FieldPath, d: &crate::model::Destination) {
+    let host = path.field("host");
+    if d.host == "*" {
+        out.error(&host, format!("invalid destination host {}", d.host));
+    } else if let Err(e) = wildcard_domain(&d.host) {
+        out.error(&host, e);
+    }
+    if let Some(subset) = d.subset.as_deref().filter(|s| !s.is_empty()) {
+        if !is_dns1123_label(subset) {
+            out.error(path.field("subset"), format!("subset name is invalid: {subset}"));
+        }
+    }
+    if let Some(port) = &d.port {
+        check_port(out, &path.field("port").field("number"), port.number);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
