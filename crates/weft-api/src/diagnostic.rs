@@ -65,7 +65,12 @@ impl Findings {
         self.push(Severity::Warning, field, message);
     }
 
-    pub fn push(&mut self, severity: Severity, field: impl fmt::Display, message: impl Into<String>) {
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        field: impl fmt::Display,
+        message: impl Into<String>,
+    ) {
         self.items.push(Finding {
             severity,
             field: field.to_string(),
@@ -176,7 +181,12 @@ mod tests {
 
     #[test]
     fn paths_render_like_kubectl() {
-        let p = FieldPath::new("spec").field("http").index(0).field("route").index(1).field("weight");
+        let p = FieldPath::new("spec")
+            .field("http")
+            .index(0)
+            .field("route")
+            .index(1)
+            .field("weight");
         assert_eq!(p.as_str(), "spec.http[0].route[1].weight");
     }
 

@@ -116,20 +116,20 @@ pub fn format_duration(d: Duration) -> String {
     if nanos == 0 {
         return "0s".to_string();
     }
-    if nanos % 1_000_000_000 == 0 {
+    if nanos.is_multiple_of(1_000_000_000) {
         let secs = d.as_secs();
-        if secs % 3600 == 0 {
+        if secs.is_multiple_of(3600) {
             return format!("{}h", secs / 3600);
         }
-        if secs % 60 == 0 {
+        if secs.is_multiple_of(60) {
             return format!("{}m", secs / 60);
         }
         return format!("{secs}s");
     }
-    if nanos % 1_000_000 == 0 {
+    if nanos.is_multiple_of(1_000_000) {
         return format!("{}ms", nanos / 1_000_000);
     }
-    if nanos % 1_000 == 0 {
+    if nanos.is_multiple_of(1_000) {
         return format!("{}us", nanos / 1_000);
     }
     format!("{nanos}ns")
@@ -145,7 +145,10 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2h45m"), Ok(Duration::from_secs(2 * 3600 + 45 * 60)));
+        assert_eq!(
+            parse_duration("2h45m"),
+            Ok(Duration::from_secs(2 * 3600 + 45 * 60))
+        );
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
         assert_eq!(parse_duration("10µs"), Ok(Duration::from_micros(10)));
@@ -156,10 +159,15 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        for bad in ["", "5", "5x", "1d", "2h 37min", "s", ".s", "1.2.3s", "5 s", "abc", "1sec"] {
+        for bad in [
+            "", "5", "5x", "1d", "2h 37min", "s", ".s", "1.2.3s", "5 s", "abc", "1sec",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(matches!(parse_duration("-5s"), Err(DurationError::Negative(_))));
+        assert!(matches!(
+            parse_duration("-5s"),
+            Err(DurationError::Negative(_))
+        ));
         assert!(matches!(
             parse_duration("5x"),
             Err(DurationError::UnknownUnit { .. })

@@ -65,8 +65,17 @@ mod tests {
 
     #[test]
     fn qualify_short_names() {
-        assert_eq!(qualify("reviews", "prod", "cluster.local"), "reviews.prod.svc.cluster.local");
-        assert_eq!(qualify("api.example.com", "prod", "cluster.local"), "api.example.com");
-        assert_eq!(qualify("*.example.com", "prod", "cluster.local"), "*.example.com");
+        assert_eq!(
+            qualify("reviews", "prod", "cluster.local"),
+            "reviews.prod.svc.cluster.local"
+        );
+        assert_eq!(
+            qualify("api.example.com", "prod", "cluster.local"),
+            "api.example.com"
+        );
+        assert_eq!(
+            qualify("*.example.com", "prod", "cluster.local"),
+            "*.example.com"
+        );
     }
 }

@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use crate::diagnostic::{Diagnostic, Findings, Severity};
 use crate::hints::unknown_field_message;
 use crate::model;
-use crate::resource::{KindLookup, ObjectMeta, Origin, Resource, Spec, lookup_kind};
 use crate::resource::Kind;
+use crate::resource::{KindLookup, ObjectMeta, Origin, Resource, Spec, lookup_kind};
 use crate::source::{Document, Node, PathIndex, Pos, parse_documents};
 use crate::validate::validate_spec;
 
@@ -155,7 +155,10 @@ struct DocReport<'a> {
 impl DocReport<'_> {
     fn emit(&self, findings: Findings, out: &mut Vec<Diagnostic>) {
         for f in findings.into_vec() {
-            let pos = self.index.locate(&f.field).unwrap_or(Pos { line: 1, column: 1 });
+            let pos = self
+                .index
+                .locate(&f.field)
+                .unwrap_or(Pos { line: 1, column: 1 });
             out.push(Diagnostic {
                 file: self.file.to_string(),
                 line: pos.line,
@@ -185,7 +188,13 @@ pub struct PlatformObject {
     pub file: String,
 }
 
-const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"];
+const WORKLOAD_KINDS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+];
 
 impl PlatformObject {
     fn from_document(kind: &str, root: &Node, file: &str) -> Option<PlatformObject> {
@@ -203,14 +212,21 @@ impl PlatformObject {
         let (pod_labels, selector) = match kind {
             "Service" => (labels_at("/metadata/labels"), labels_at("/spec/selector")),
             "Pod" => (labels_at("/metadata/labels"), BTreeMap::new()),
-            k if WORKLOAD_KINDS.contains(&k) => (labels_at("/spec/template/metadata/labels"), BTreeMap::new()),
+            k if WORKLOAD_KINDS.contains(&k) => {
+                (labels_at("/spec/template/metadata/labels"), BTreeMap::new())
+            }
             _ => return None,
         };
-        let text = |ptr: &str| json.pointer(ptr).and_then(|v| v.as_str()).map(str::to_string);
+        let text = |ptr: &str| {
+            json.pointer(ptr)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
         Some(PlatformObject {
             kind: kind.to_string(),
             name: text("/metadata/name")?,
-            namespace: text("/metadata/namespace").unwrap_or_else(|| crate::resource::DEFAULT_NAMESPACE.to_string()),
+            namespace: text("/metadata/namespace")
+                .unwrap_or_else(|| crate::resource::DEFAULT_NAMESPACE.to_string()),
             pod_labels,
             selector,
             file: file.to_string(),
@@ -247,12 +263,19 @@ fn load_document(file: &str, doc: Document, loaded: &mut Loaded) {
     let mut findings = Findings::default();
 
     if !matches!(root.value, crate::source::Value::Map(_)) {
-        findings.error("", "document is not a mapping (expected apiVersion, kind, metadata, spec)");
+        findings.error(
+            "",
+            "document is not a mapping (expected apiVersion, kind, metadata, spec)",
+        );
         report.emit(findings, &mut loaded.diagnostics);
         return;
     }
     if api_version.is_empty() || kind_name.is_empty() {
-        let missing = if api_version.is_empty() { "apiVersion" } else { "kind" };
+        let missing = if api_version.is_empty() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
         findings.error(missing, format!("missing {missing}"));
         report.emit(findings, &mut loaded.diagnostics);
         return;
@@ -260,7 +283,9 @@ fn load_document(file: &str, doc: Document, loaded: &mut Loaded) {
     let kind = match lookup_kind(api_version, kind_name) {
         KindLookup::Foreign => {
             loaded.skipped += 1;
-            loaded.platform.extend(PlatformObject::from_document(kind_name, root, file));
+            loaded
+                .platform
+                .extend(PlatformObject::from_document(kind_name, root, file));
             return;
         }
         KindLookup::Unsupported => {
@@ -287,7 +312,10 @@ fn load_document(file: &str, doc: Document, loaded: &mut Loaded) {
     };
 
     if let crate::source::Value::Map(entries) = &root.value {
-        for e in entries.iter().filter(|e| !ENVELOPE_FIELDS.contains(&e.key.as_str())) {
+        for e in entries
+            .iter()
+            .filter(|e| !ENVELOPE_FIELDS.contains(&e.key.as_str()))
+        {
             findings.error(&e.key, unknown_field_message(&e.key));
         }
     }
@@ -298,10 +326,10 @@ fn load_document(file: &str, doc: Document, loaded: &mut Loaded) {
             None
         }
     };
-    if let Some(m) = &meta {
-        if m.name.is_empty() {
-            findings.error("metadata.name", "metadata.name is required");
-        }
+    if let Some(m) = &meta
+        && m.name.is_empty()
+    {
+        findings.error("metadata.name", "metadata.name is required");
     }
     let spec_json = root
         .get("spec")
@@ -329,21 +357,33 @@ fn load_document(file: &str, doc: Document, loaded: &mut Loaded) {
 fn decode_spec(kind: Kind, json: serde_json::Value, findings: &mut Findings) -> Option<Spec> {
     let f = findings;
     Some(match kind {
-        Kind::VirtualService => Spec::VirtualService(Box::new(decode::<model::VirtualService>(json, "spec", f)?)),
-        Kind::DestinationRule => Spec::DestinationRule(Box::new(decode::<model::DestinationRule>(json, "spec", f)?)),
+        Kind::VirtualService => {
+            Spec::VirtualService(Box::new(decode::<model::VirtualService>(json, "spec", f)?))
+        }
+        Kind::DestinationRule => {
+            Spec::DestinationRule(Box::new(decode::<model::DestinationRule>(json, "spec", f)?))
+        }
         Kind::Gateway => Spec::Gateway(Box::new(decode::<model::Gateway>(json, "spec", f)?)),
-        Kind::ServiceEntry => Spec::ServiceEntry(Box::new(decode::<model::ServiceEntry>(json, "spec", f)?)),
-        Kind::WorkloadEntry => Spec::WorkloadEntry(Box::new(decode::<model::WorkloadEntry>(json, "spec", f)?)),
+        Kind::ServiceEntry => {
+            Spec::ServiceEntry(Box::new(decode::<model::ServiceEntry>(json, "spec", f)?))
+        }
+        Kind::WorkloadEntry => {
+            Spec::WorkloadEntry(Box::new(decode::<model::WorkloadEntry>(json, "spec", f)?))
+        }
         Kind::Sidecar => Spec::Sidecar(Box::new(decode::<model::Sidecar>(json, "spec", f)?)),
-        Kind::PeerAuthentication => {
-            Spec::PeerAuthentication(Box::new(decode::<model::PeerAuthentication>(json, "spec", f)?))
-        }
+        Kind::PeerAuthentication => Spec::PeerAuthentication(Box::new(decode::<
+            model::PeerAuthentication,
+        >(json, "spec", f)?)),
         Kind::AuthorizationPolicy => {
-            Spec::AuthorizationPolicy(Box::new(decode::<model::AuthorizationPolicy>(json, "spec", f)?))
+            Spec::AuthorizationPolicy(Box::new(decode::<model::AuthorizationPolicy>(
+                json, "spec", f,
+            )?))
         }
-        Kind::RequestAuthentication => Spec::RequestAuthentication(Box::new(
-            decode::<model::RequestAuthentication>(json, "spec", f)?,
-        )),
+        Kind::RequestAuthentication => {
+            Spec::RequestAuthentication(Box::new(decode::<model::RequestAuthentication>(
+                json, "spec", f,
+            )?))
+        }
     })
 }
 

@@ -119,12 +119,17 @@ pub enum KindLookup {
 /// Classifies an `apiVersion` and `kind`.
 pub fn lookup_kind(api_version: &str, kind: &str) -> KindLookup {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let mesh_group = group == "istio.io" || group.ends_with(".istio.io") || group == "linkerd.io"
+    let mesh_group = group == "istio.io"
+        || group.ends_with(".istio.io")
+        || group == "linkerd.io"
         || group.ends_with(".linkerd.io");
     if !mesh_group {
         return KindLookup::Foreign;
     }
-    match Kind::ALL.into_iter().find(|k| k.as_str() == kind && k.group() == group) {
+    match Kind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == kind && k.group() == group)
+    {
         Some(k) if k.versions().contains(&version) => KindLookup::Known(k),
         Some(k) => KindLookup::BadVersion(k),
         None => KindLookup::Unsupported,
@@ -199,7 +204,9 @@ pub struct Origin {
 impl Origin {
     /// The position of `field` (or its nearest existing ancestor).
     pub fn locate(&self, field: &str) -> Pos {
-        self.index.locate(field).unwrap_or(Pos { line: 1, column: 1 })
+        self.index
+            .locate(field)
+            .unwrap_or(Pos { line: 1, column: 1 })
     }
 }
 
@@ -246,9 +253,18 @@ mod tests {
             lookup_kind("security.istio.io/v1alpha3", "PeerAuthentication"),
             KindLookup::BadVersion(Kind::PeerAuthentication)
         );
-        assert_eq!(lookup_kind("networking.istio.io/v1alpha3", "EnvoyFilter"), KindLookup::Unsupported);
-        assert_eq!(lookup_kind("install.istio.io/v1alpha1", "IstioOperator"), KindLookup::Unsupported);
-        assert_eq!(lookup_kind("linkerd.io/v1alpha2", "ServiceProfile"), KindLookup::Unsupported);
+        assert_eq!(
+            lookup_kind("networking.istio.io/v1alpha3", "EnvoyFilter"),
+            KindLookup::Unsupported
+        );
+        assert_eq!(
+            lookup_kind("install.istio.io/v1alpha1", "IstioOperator"),
+            KindLookup::Unsupported
+        );
+        assert_eq!(
+            lookup_kind("linkerd.io/v1alpha2", "ServiceProfile"),
+            KindLookup::Unsupported
+        );
         assert_eq!(lookup_kind("v1", "Service"), KindLookup::Foreign);
         assert_eq!(lookup_kind("apps/v1", "Deployment"), KindLookup::Foreign);
     }
@@ -256,7 +272,10 @@ mod tests {
     #[test]
     fn kind_names() {
         assert_eq!(Kind::from_name("vs"), Some(Kind::VirtualService));
-        assert_eq!(Kind::from_name("destinationrules"), Some(Kind::DestinationRule));
+        assert_eq!(
+            Kind::from_name("destinationrules"),
+            Some(Kind::DestinationRule)
+        );
         assert_eq!(Kind::from_name("Gateway"), Some(Kind::Gateway));
         assert_eq!(Kind::from_name("nope"), None);
     }

@@ -365,10 +365,10 @@ fn resolve_scalar(text: &str, style: ScalarStyle) -> Value {
     if let Some(int) = parse_int(text) {
         return Value::Int(int);
     }
-    if looks_like_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if looks_like_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(text.to_string())
 }
@@ -435,7 +435,10 @@ mod tests {
     #[test]
     fn json_is_yaml() {
         let docs = parse_documents("{\"kind\": \"Gateway\", \"spec\": {\"servers\": []}}").unwrap();
-        assert_eq!(docs[0].root.get("kind").and_then(Node::as_str), Some("Gateway"));
+        assert_eq!(
+            docs[0].root.get("kind").and_then(Node::as_str),
+            Some("Gateway")
+        );
     }
 
     #[test]

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about = "weft: a service mesh configured with the Istio API")]
+#[command(
+    name = "weft",
+    version,
+    about = "weft: a service mesh configured with the Istio API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

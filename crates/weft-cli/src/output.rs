@@ -34,5 +34,9 @@ pub fn print_lines(diagnostics: &[Diagnostic]) {
 
 /// `1 error` / `3 errors`.
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -1,5 +1,8 @@
 //! `weft validate` and `weft analyze` as a user runs them: the real binary on files.
 
+// Test helpers outside #[test] functions: a failed expectation is the test failing.
+#![allow(clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,10 +46,16 @@ fn every_seed_resource_is_valid() {
     let out = weft(&["validate", "examples/seeds"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("OK: 22 resources in 22 files are valid"), "{text}");
+    assert!(
+        text.contains("OK: 22 resources in 22 files are valid"),
+        "{text}"
+    );
     assert!(text.contains("(2 non-Istio documents skipped)"), "{text}");
     // LEAST_CONN is deprecated: accepted with a warning.
-    assert!(text.contains("spec.trafficPolicy.loadBalancer.simple: warning: LEAST_CONN is deprecated"), "{text}");
+    assert!(
+        text.contains("spec.trafficPolicy.loadBalancer.simple: warning: LEAST_CONN is deprecated"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -64,7 +73,10 @@ fn invalid_seed_resources_are_rejected_with_positions() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
-    assert!(text.contains("outlierDetection") && text.contains("connectionPool"), "hint missing: {text}");
+    assert!(
+        text.contains("outlierDetection") && text.contains("connectionPool"),
+        "hint missing: {text}"
+    );
 }
 
 /// The canary VirtualService of seed 000, broken one way at a time.
@@ -91,25 +103,55 @@ spec:
 #[test]
 fn broken_variants_name_line_column_and_field() {
     let cases = [
-        ("weight: 20", "weight: -20", "in.yaml:17:11: VirtualService default/reviews-routing: spec.http[0].route[1].weight: weight -20 < 0"),
-        ("timeout: 5s", "timeout: 5x", "in.yaml:18:7: VirtualService default/reviews-routing: spec.http[0].timeout: invalid duration \"5x\""),
-        ("- reviews\n", "- \"\"\n", "in.yaml:7:7: VirtualService default/reviews-routing: spec.hosts[0]: empty domain name not allowed"),
-        ("subset: v1", "subset: V_1", "spec.http[0].route[0].destination.subset: subset name is invalid: V_1"),
-        ("weight: 80", "wieght: 80", "in.yaml:13:11: VirtualService default/reviews-routing: spec.http[0].route[0].wieght: unknown field \"wieght\"; did you mean \"weight\"?"),
+        (
+            "weight: 20",
+            "weight: -20",
+            "in.yaml:17:11: VirtualService default/reviews-routing: spec.http[0].route[1].weight: weight -20 < 0",
+        ),
+        (
+            "timeout: 5s",
+            "timeout: 5x",
+            "in.yaml:18:7: VirtualService default/reviews-routing: spec.http[0].timeout: invalid duration \"5x\"",
+        ),
+        (
+            "- reviews\n",
+            "- \"\"\n",
+            "in.yaml:7:7: VirtualService default/reviews-routing: spec.hosts[0]: empty domain name not allowed",
+        ),
+        (
+            "subset: v1",
+            "subset: V_1",
+            "spec.http[0].route[0].destination.subset: subset name is invalid: V_1",
+        ),
+        (
+            "weight: 80",
+            "wieght: 80",
+            "in.yaml:13:11: VirtualService default/reviews-routing: spec.http[0].route[0].wieght: unknown field \"wieght\"; did you mean \"weight\"?",
+        ),
     ];
     for (from, to, expected) in cases {
         let (code, text) = validate_text(&CANARY.replacen(from, to, 1));
         assert_eq!(code, 1, "{to}: {text}");
         assert!(text.contains(expected), "expected {expected:?} in\n{text}");
     }
-    let (code, text) = validate_text(&CANARY.replace("weight: 80", "weight: 0").replace("weight: 20", "weight: 0"));
+    let (code, text) = validate_text(
+        &CANARY
+            .replace("weight: 80", "weight: 0")
+            .replace("weight: 20", "weight: 0"),
+    );
     assert_eq!(code, 1);
-    assert!(text.contains("spec.http[0].route: total destination weight = 0"), "{text}");
+    assert!(
+        text.contains("spec.http[0].route: total destination weight = 0"),
+        "{text}"
+    );
 }
 
 #[test]
 fn all_errors_are_reported_not_only_the_first() {
-    let broken = CANARY.replace("weight: 20", "weight: -20").replace("timeout: 5s", "timeout: 5x").replace("- reviews\n", "- \"\"\n");
+    let broken = CANARY
+        .replace("weight: 20", "weight: -20")
+        .replace("timeout: 5s", "timeout: 5x")
+        .replace("- reviews\n", "- \"\"\n");
     let (code, text) = validate_text(&broken);
     assert_eq!(code, 1);
     assert!(text.contains("FAILED: 3 errors"), "{text}");
@@ -133,19 +175,37 @@ fn security_policies() {
 #[test]
 fn multi_document_directories_and_json() {
     let dir = scratch(&[
-        ("a/vs.yaml", &format!("{CANARY}---\n# comment only\n---\n{CANARY}").replace("name: reviews-routing\nspec", "name: reviews-routing\n  namespace: other\nspec")),
-        ("b/c/pa.json", r#"{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"default"},"spec":{"mtls":{"mode":"STRICT"}}}"#),
+        (
+            "a/vs.yaml",
+            &format!("{CANARY}---\n# comment only\n---\n{CANARY}").replace(
+                "name: reviews-routing\nspec",
+                "name: reviews-routing\n  namespace: other\nspec",
+            ),
+        ),
+        (
+            "b/c/pa.json",
+            r#"{"apiVersion":"security.istio.io/v1","kind":"PeerAuthentication","metadata":{"name":"default"},"spec":{"mtls":{"mode":"STRICT"}}}"#,
+        ),
         ("b/readme.txt", "not config"),
     ]);
     let out = weft(&["validate", dir.path().to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("OK: 3 resources in 2 files are valid"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("OK: 3 resources in 2 files are valid"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn json_output_for_validate() {
     let dir = scratch(&[("in.yaml", &CANARY.replace("weight: 20", "weight: -20"))]);
-    let out = weft(&["validate", "--output", "json", dir.path().to_str().expect("utf8")]);
+    let out = weft(&[
+        "validate",
+        "--output",
+        "json",
+        dir.path().to_str().expect("utf8"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["valid"], false);
@@ -162,9 +222,15 @@ fn json_output_for_validate() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(weft(&["validate", "/nonexistent/path"]).status.code(), Some(2));
+    assert_eq!(
+        weft(&["validate", "/nonexistent/path"]).status.code(),
+        Some(2)
+    );
     assert_eq!(weft(&["validate"]).status.code(), Some(2));
-    assert_eq!(weft(&["analyze", "/nonexistent/path"]).status.code(), Some(2));
+    assert_eq!(
+        weft(&["analyze", "/nonexistent/path"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -179,16 +245,35 @@ fn analyze_reports_codes_and_exits_79() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(79), "{text}");
     assert!(text.contains("spec.http[0].route[1].destination.subset: Error [IST0101] Referenced host+subset in destinationrule not found: \"reviews+v2\""), "{text}");
-    assert!(text.contains("Error [IST0101] Referenced host not found: \"reviews\""), "{text}");
+    assert!(
+        text.contains("Error [IST0101] Referenced host not found: \"reviews\""),
+        "{text}"
+    );
 
     let out = weft(&["analyze", "-o", "json", path]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(v["errors"].as_array().expect("array").iter().any(|e| e["code"] == "IST0101"));
+    assert!(
+        v["errors"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|e| e["code"] == "IST0101")
+    );
 
     // Only warnings: exit 0 by default, 79 with --failure-threshold Warning.
-    let ok = weft(&["analyze", "examples/seeds/002-00-app.yaml", "examples/seeds/002-07-virtualservice-destinationrule-hello.yaml"]);
+    let ok = weft(&[
+        "analyze",
+        "examples/seeds/002-00-app.yaml",
+        "examples/seeds/002-07-virtualservice-destinationrule-hello.yaml",
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
     assert!(stdout(&ok).contains("Warning [IST0173]"), "{}", stdout(&ok));
-    let strict = weft(&["analyze", "--failure-threshold", "Warning", "examples/seeds/002-00-app.yaml", "examples/seeds/002-07-virtualservice-destinationrule-hello.yaml"]);
+    let strict = weft(&[
+        "analyze",
+        "--failure-threshold",
+        "Warning",
+        "examples/seeds/002-00-app.yaml",
+        "examples/seeds/002-07-virtualservice-destinationrule-hello.yaml",
+    ]);
     assert_eq!(strict.status.code(), Some(79));
 }

@@ -34,10 +34,21 @@ impl<'a> Catalog<'a> {
         let mut services = Vec::new();
         for r in &loaded.resources {
             match &r.spec {
-                Spec::ServiceEntry(se) => services.extend(service_entry_services(se, r.namespace())),
+                Spec::ServiceEntry(se) => {
+                    services.extend(service_entry_services(se, r.namespace()))
+                }
                 Spec::WorkloadEntry(we) => {
-                    if let Some(app) = we.labels.get("app").or_else(|| we.labels.get("service.istio.io/canonical-name")) {
-                        add_workload(&mut services, &qualify(app, r.namespace(), CLUSTER_DOMAIN), r.namespace(), we.labels.clone());
+                    if let Some(app) = we
+                        .labels
+                        .get("app")
+                        .or_else(|| we.labels.get("service.istio.io/canonical-name"))
+                    {
+                        add_workload(
+                            &mut services,
+                            &qualify(app, r.namespace(), CLUSTER_DOMAIN),
+                            r.namespace(),
+                            we.labels.clone(),
+                        );
                     }
                 }
                 _ => {}
@@ -50,7 +61,10 @@ impl<'a> Catalog<'a> {
                 w.kind != "Service"
                     && w.namespace == svc.namespace
                     && !svc.selector.is_empty()
-                    && svc.selector.iter().all(|(k, v)| w.pod_labels.get(k) == Some(v))
+                    && svc
+                        .selector
+                        .iter()
+                        .all(|(k, v)| w.pod_labels.get(k) == Some(v))
             });
             for w in selected {
                 add_workload(&mut services, &host, &svc.namespace, w.pod_labels.clone());
@@ -59,17 +73,33 @@ impl<'a> Catalog<'a> {
         // Selectors of ServiceEntries pick WorkloadEntries and pods in their namespace.
         for r in &loaded.resources {
             if let Spec::ServiceEntry(se) = &r.spec {
-                let Some(sel) = se.workload_selector.as_ref().and_then(|s| s.labels.as_ref()) else { continue };
-                let picked = workload_labels_in(loaded, r.namespace()).into_iter().filter(|l| sel.iter().all(|(k, v)| l.get(k) == Some(v)));
+                let Some(sel) = se
+                    .workload_selector
+                    .as_ref()
+                    .and_then(|s| s.labels.as_ref())
+                else {
+                    continue;
+                };
+                let picked = workload_labels_in(loaded, r.namespace())
+                    .into_iter()
+                    .filter(|l| sel.iter().all(|(k, v)| l.get(k) == Some(v)));
                 let picked: Vec<Labels> = picked.collect();
                 for host in &se.hosts {
                     for labels in &picked {
-                        add_workload(&mut services, &qualify(host, r.namespace(), CLUSTER_DOMAIN), r.namespace(), labels.clone());
+                        add_workload(
+                            &mut services,
+                            &qualify(host, r.namespace(), CLUSTER_DOMAIN),
+                            r.namespace(),
+                            labels.clone(),
+                        );
                     }
                 }
             }
         }
-        Catalog { resources: &loaded.resources, services }
+        Catalog {
+            resources: &loaded.resources,
+            services,
+        }
     }
 
     /// The known service a (qualified) host names, if any.
@@ -94,7 +124,9 @@ impl<'a> Catalog<'a> {
         })
     }
 
-    pub fn peer_authentications(&self) -> impl Iterator<Item = (&'a Resource, &'a PeerAuthentication)> {
+    pub fn peer_authentications(
+        &self,
+    ) -> impl Iterator<Item = (&'a Resource, &'a PeerAuthentication)> {
         self.resources.iter().filter_map(|r| match &r.spec {
             Spec::PeerAuthentication(pa) => Some((r, pa.as_ref())),
             _ => None,
@@ -110,10 +142,14 @@ impl<'a> Catalog<'a> {
 }
 
 fn workload_labels_in(loaded: &Loaded, namespace: &str) -> Vec<Labels> {
-    let entries = loaded.resources.iter().filter(|r| r.namespace() == namespace).filter_map(|r| match &r.spec {
-        Spec::WorkloadEntry(we) => Some(we.labels.clone()),
-        _ => None,
-    });
+    let entries = loaded
+        .resources
+        .iter()
+        .filter(|r| r.namespace() == namespace)
+        .filter_map(|r| match &r.spec {
+            Spec::WorkloadEntry(we) => Some(we.labels.clone()),
+            _ => None,
+        });
     let pods = loaded
         .platform
         .iter()
@@ -137,7 +173,11 @@ fn add_service(services: &mut Vec<KnownService>, host: &str, namespace: &str) ->
     if let Some(i) = services.iter().position(|s| s.host == host) {
         return i;
     }
-    services.push(KnownService { host: host.to_string(), namespace: namespace.to_string(), workloads: Vec::new() });
+    services.push(KnownService {
+        host: host.to_string(),
+        namespace: namespace.to_string(),
+        workloads: Vec::new(),
+    });
     services.len() - 1
 }
 

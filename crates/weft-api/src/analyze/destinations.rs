@@ -42,14 +42,23 @@ pub(crate) fn check<'a>(catalog: &Catalog<'a>, out: &mut Vec<Finding<'a>>) {
                     field: format!("spec.subsets[{i}].labels"),
                     code: codes::DR_SUBSET_NOT_SELECT_PODS,
                     severity: Severity::Warning,
-                    message: format!("The Subset {} defined in the DestinationRule does not select any pods.", subset.name),
+                    message: format!(
+                        "The Subset {} defined in the DestinationRule does not select any pods.",
+                        subset.name
+                    ),
                 });
             }
         }
     }
 }
 
-fn check_destination<'a>(catalog: &Catalog<'a>, r: &'a Resource, path: &FieldPath, dest: &Destination, out: &mut Vec<Finding<'a>>) {
+fn check_destination<'a>(
+    catalog: &Catalog<'a>,
+    r: &'a Resource,
+    path: &FieldPath,
+    dest: &Destination,
+    out: &mut Vec<Finding<'a>>,
+) {
     let host = qualify(&dest.host, r.namespace(), CLUSTER_DOMAIN);
     if catalog.service(&host).is_none() {
         out.push(Finding {
@@ -60,7 +69,9 @@ fn check_destination<'a>(catalog: &Catalog<'a>, r: &'a Resource, path: &FieldPat
             message: format!("Referenced host not found: {:?}", dest.host),
         });
     }
-    let Some(subset) = dest.subset.as_deref().filter(|s| !s.is_empty()) else { return };
+    let Some(subset) = dest.subset.as_deref().filter(|s| !s.is_empty()) else {
+        return;
+    };
     let defined = catalog
         .rules_for(&host)
         .iter()
@@ -71,7 +82,10 @@ fn check_destination<'a>(catalog: &Catalog<'a>, r: &'a Resource, path: &FieldPat
             field: path.field("subset").to_string(),
             code: codes::REFERENCED_RESOURCE_NOT_FOUND,
             severity: Severity::Error,
-            message: format!("Referenced host+subset in destinationrule not found: \"{}+{subset}\"", dest.host),
+            message: format!(
+                "Referenced host+subset in destinationrule not found: \"{}+{subset}\"",
+                dest.host
+            ),
         });
     }
 }
@@ -96,11 +110,21 @@ pub(crate) fn destinations(vs: &VirtualService) -> Vec<(FieldPath, &Destination)
             }
         }
     }
-    for (kind, routes) in [("tcp", vs.tcp.iter().map(|r| &r.route).collect::<Vec<_>>()), ("tls", vs.tls.iter().map(|r| &r.route).collect())] {
+    for (kind, routes) in [
+        ("tcp", vs.tcp.iter().map(|r| &r.route).collect::<Vec<_>>()),
+        ("tls", vs.tls.iter().map(|r| &r.route).collect()),
+    ] {
         for (i, route) in routes.into_iter().enumerate() {
             for (j, d) in route.iter().enumerate() {
                 if let Some(dest) = &d.destination {
-                    out.push((spec.field(kind).index(i).field("route").index(j).field("destination"), dest));
+                    out.push((
+                        spec.field(kind)
+                            .index(i)
+                            .field("route")
+                            .index(j)
+                            .field("destination"),
+                        dest,
+                    ));
                 }
             }
         }

@@ -28,7 +28,10 @@ fn conflicting_hosts<'a>(catalog: &Catalog<'a>, out: &mut Vec<Finding<'a>>) {
     let mut by_host: BTreeMap<String, Vec<(&'a Resource, usize)>> = BTreeMap::new();
     for (r, vs) in catalog.virtual_services().filter(|(_, vs)| binds_mesh(vs)) {
         for (i, h) in vs.hosts.iter().enumerate() {
-            by_host.entry(qualify(h, r.namespace(), CLUSTER_DOMAIN)).or_default().push((r, i));
+            by_host
+                .entry(qualify(h, r.namespace(), CLUSTER_DOMAIN))
+                .or_default()
+                .push((r, i));
         }
     }
     for (host, owners) in by_host.into_iter().filter(|(_, o)| o.len() > 1) {
@@ -50,9 +53,15 @@ fn conflicting_hosts<'a>(catalog: &Catalog<'a>, out: &mut Vec<Finding<'a>>) {
 
 /// A match block that matches every request (no condition, or only `uri` prefix `/`).
 fn matches_everything(m: &HttpMatchRequest) -> bool {
-    let bare = HttpMatchRequest { name: None, uri: None, ..m.clone() };
+    let bare = HttpMatchRequest {
+        name: None,
+        uri: None,
+        ..m.clone()
+    };
     let uri_all = m.uri.as_ref().is_none_or(|u| {
-        u.prefix.as_deref() == Some("/") || u.prefix.as_deref() == Some("") || u.regex.as_deref() == Some(".*")
+        u.prefix.as_deref() == Some("/")
+            || u.prefix.as_deref() == Some("")
+            || u.regex.as_deref() == Some(".*")
     });
     uri_all && bare == HttpMatchRequest::default()
 }
@@ -93,8 +102,16 @@ fn unreachable_rules<'a>(r: &'a Resource, vs: &VirtualService, out: &mut Vec<Fin
 }
 
 /// Matches of route `i` that an earlier route already has, ignoring match names.
-fn duplicate_matches<'a>(r: &'a Resource, vs: &VirtualService, i: usize, out: &mut Vec<Finding<'a>>) {
-    let unnamed = |m: &HttpMatchRequest| HttpMatchRequest { name: None, ..m.clone() };
+fn duplicate_matches<'a>(
+    r: &'a Resource,
+    vs: &VirtualService,
+    i: usize,
+    out: &mut Vec<Finding<'a>>,
+) {
+    let unnamed = |m: &HttpMatchRequest| HttpMatchRequest {
+        name: None,
+        ..m.clone()
+    };
     let route = &vs.http[i];
     for (k, m) in route.matches.iter().enumerate() {
         let m = unnamed(m);

@@ -8,11 +8,21 @@ use super::analyze;
 /// (code, field, kind/name) of every analyzer finding (validation findings excluded).
 fn codes(yaml: &str) -> Vec<(String, String, String)> {
     let loaded = load_text("in.yaml", yaml);
-    assert!(!loaded.has_errors(), "fixture must be valid: {:#?}", loaded.diagnostics);
+    assert!(
+        !loaded.has_errors(),
+        "fixture must be valid: {:#?}",
+        loaded.diagnostics
+    );
     analyze(&loaded)
         .into_iter()
         .filter(|d| !matches!(d.code.as_deref(), Some("IST0106" | "IST0133")))
-        .map(|d| (d.code.unwrap_or_default(), d.field, format!("{}/{}", d.kind, d.name)))
+        .map(|d| {
+            (
+                d.code.unwrap_or_default(),
+                d.field,
+                format!("{}/{}", d.kind, d.name),
+            )
+        })
         .collect()
 }
 
@@ -43,14 +53,19 @@ spec:
 ";
 
 fn vs(name: &str, body: &str) -> String {
-    format!("\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\nspec:\n{body}")
+    format!(
+        "\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\nspec:\n{body}"
+    )
 }
 
 #[test]
 fn clean_mesh_has_no_findings() {
     let input = format!(
         "{SERVICES}{DR}{}",
-        vs("reviews", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews, subset: v1}\n      weight: 90\n    - destination: {host: reviews, subset: v2}\n      weight: 10\n")
+        vs(
+            "reviews",
+            "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews, subset: v1}\n      weight: 90\n    - destination: {host: reviews, subset: v2}\n      weight: 10\n"
+        )
     );
     assert_eq!(codes(&input), vec![]);
 }
@@ -59,18 +74,39 @@ fn clean_mesh_has_no_findings() {
 fn missing_subset_and_host() {
     let input = format!(
         "{SERVICES}{DR}{}",
-        vs("reviews", "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews, subset: v3}\n    - destination: {host: ratings}\n")
+        vs(
+            "reviews",
+            "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews, subset: v3}\n      weight: 50\n    - destination: {host: ratings}\n      weight: 50\n"
+        )
     );
     let found = codes(&input);
-    assert!(found.contains(&("IST0101".into(), "spec.http[0].route[0].destination.subset".into(), "VirtualService/reviews".into())), "{found:#?}");
-    assert!(found.contains(&("IST0101".into(), "spec.http[0].route[1].destination.host".into(), "VirtualService/reviews".into())), "{found:#?}");
+    assert!(
+        found.contains(&(
+            "IST0101".into(),
+            "spec.http[0].route[0].destination.subset".into(),
+            "VirtualService/reviews".into()
+        )),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(&(
+            "IST0101".into(),
+            "spec.http[0].route[1].destination.host".into(),
+            "VirtualService/reviews".into()
+        )),
+        "{found:#?}"
+    );
 }
 
 #[test]
 fn two_mesh_virtual_services_for_one_host_conflict_but_gateway_ones_merge() {
     let body = "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n";
     let found = codes(&format!("{SERVICES}{}{}", vs("a", body), vs("b", body)));
-    assert_eq!(found.iter().filter(|f| f.0 == "IST0109").count(), 2, "{found:#?}");
+    assert_eq!(
+        found.iter().filter(|f| f.0 == "IST0109").count(),
+        2,
+        "{found:#?}"
+    );
     let gw = "  hosts: [reviews]\n  gateways: [ingress]\n  http:\n  - route:\n    - destination: {host: reviews}\n";
     let found = codes(&format!("{SERVICES}{}{}", vs("a", gw), vs("b", gw)));
     assert!(found.iter().all(|f| f.0 != "IST0109"), "{found:#?}");
@@ -80,14 +116,28 @@ fn two_mesh_virtual_services_for_one_host_conflict_but_gateway_ones_merge() {
 fn route_after_catch_all_is_unreachable() {
     let body = "  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n  - match:\n    - headers: {end-user: {exact: jason}}\n    route:\n    - destination: {host: reviews}\n";
     let found = codes(&format!("{SERVICES}{}", vs("a", body)));
-    assert_eq!(found, vec![("IST0130".into(), "spec.http[1]".into(), "VirtualService/a".into())]);
+    assert_eq!(
+        found,
+        vec![(
+            "IST0130".into(),
+            "spec.http[1]".into(),
+            "VirtualService/a".into()
+        )]
+    );
 }
 
 #[test]
 fn duplicate_match_is_ineffective() {
     let body = "  hosts: [reviews]\n  http:\n  - match:\n    - uri: {prefix: /a}\n    route:\n    - destination: {host: reviews}\n  - match:\n    - uri: {prefix: /a}\n    route:\n    - destination: {host: reviews}\n";
     let found = codes(&format!("{SERVICES}{}", vs("a", body)));
-    assert_eq!(found, vec![("IST0131".into(), "spec.http[1].match[0]".into(), "VirtualService/a".into())]);
+    assert_eq!(
+        found,
+        vec![(
+            "IST0131".into(),
+            "spec.http[1].match[0]".into(),
+            "VirtualService/a".into()
+        )]
+    );
 }
 
 #[test]
@@ -109,8 +159,22 @@ spec:
   host: ghost
 ";
     let found = codes(&format!("{SERVICES}{dr}"));
-    assert!(found.contains(&("IST0173".into(), "spec.subsets[0].labels".into(), "DestinationRule/reviews".into())), "{found:#?}");
-    assert!(found.contains(&("IST0174".into(), "spec.host".into(), "DestinationRule/ghost".into())), "{found:#?}");
+    assert!(
+        found.contains(&(
+            "IST0173".into(),
+            "spec.subsets[0].labels".into(),
+            "DestinationRule/reviews".into()
+        )),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(&(
+            "IST0174".into(),
+            "spec.host".into(),
+            "DestinationRule/ghost".into()
+        )),
+        "{found:#?}"
+    );
 }
 
 #[test]
@@ -141,7 +205,14 @@ spec:
   - {name: v2, labels: {version: v2}}
 ";
     let found = codes(input);
-    assert_eq!(found, vec![("IST0173".into(), "spec.subsets[1].labels".into(), "DestinationRule/hello".into())]);
+    assert_eq!(
+        found,
+        vec![(
+            "IST0173".into(),
+            "spec.subsets[1].labels".into(),
+            "DestinationRule/hello".into()
+        )]
+    );
 }
 
 #[test]
@@ -165,7 +236,10 @@ spec:
 "
     );
     let loaded = load_text("in.yaml", &input);
-    let found: Vec<_> = analyze(&loaded).into_iter().filter(|d| d.code.as_deref() == Some("WEFT0001")).collect();
+    let found: Vec<_> = analyze(&loaded)
+        .into_iter()
+        .filter(|d| d.code.as_deref() == Some("WEFT0001"))
+        .collect();
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].field, "spec.trafficPolicy.tls.mode");
     assert_eq!(found[0].severity, Severity::Error);

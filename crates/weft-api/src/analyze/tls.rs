@@ -19,9 +19,16 @@ pub(crate) fn check<'a>(catalog: &Catalog<'a>, out: &mut Vec<Finding<'a>>) {
         let namespace = catalog
             .service(&host)
             .map(|s| s.namespace.clone())
-            .or_else(|| host.split('.').nth(1).filter(|_| host.ends_with(".svc.cluster.local")).map(str::to_string))
+            .or_else(|| {
+                host.split('.')
+                    .nth(1)
+                    .filter(|_| host.ends_with(".svc.cluster.local"))
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| r.namespace().to_string());
-        let Some((pa_res, server)) = server_mode(catalog, &namespace) else { continue };
+        let Some((pa_res, server)) = server_mode(catalog, &namespace) else {
+            continue;
+        };
         let mut policies: Vec<(String, &TrafficPolicy)> = Vec::new();
         if let Some(tp) = &dr.traffic_policy {
             policies.push(("spec.trafficPolicy".to_string(), tp));
@@ -64,9 +71,15 @@ pub(crate) fn check<'a>(catalog: &Catalog<'a>, out: &mut Vec<Finding<'a>>) {
 
 fn conflict(client: ClientTlsMode, server: MtlsMode) -> Option<&'static str> {
     match (client, server) {
-        (ClientTlsMode::Disable, MtlsMode::Strict) => Some("clients send plaintext but the server requires mutual TLS, so every request will be rejected"),
-        (ClientTlsMode::Simple | ClientTlsMode::Mutual, MtlsMode::Strict) => Some("the server requires mesh mutual TLS (ISTIO_MUTUAL), not user-supplied TLS"),
-        (ClientTlsMode::IstioMutual, MtlsMode::Disable) => Some("clients send mutual TLS but the server accepts only plaintext"),
+        (ClientTlsMode::Disable, MtlsMode::Strict) => Some(
+            "clients send plaintext but the server requires mutual TLS, so every request will be rejected",
+        ),
+        (ClientTlsMode::Simple | ClientTlsMode::Mutual, MtlsMode::Strict) => {
+            Some("the server requires mesh mutual TLS (ISTIO_MUTUAL), not user-supplied TLS")
+        }
+        (ClientTlsMode::IstioMutual, MtlsMode::Disable) => {
+            Some("clients send mutual TLS but the server accepts only plaintext")
+        }
         _ => None,
     }
 }
@@ -77,7 +90,9 @@ fn server_mode<'a>(catalog: &Catalog<'a>, namespace: &str) -> Option<(&'a Resour
         catalog
             .peer_authentications()
             .find(|(r, pa)| r.namespace() == ns && pa.selector.is_none())
-            .and_then(|(r, pa): (&'a Resource, &PeerAuthentication)| Some((r, pa.mtls.as_ref()?.mode?)))
+            .and_then(|(r, pa): (&'a Resource, &PeerAuthentication)| {
+                Some((r, pa.mtls.as_ref()?.mode?))
+            })
             .filter(|(_, mode)| *mode != MtlsMode::Unset)
     };
     wide(namespace).or_else(|| wide(ROOT_NAMESPACE))

@@ -16,7 +16,10 @@ const MAX_REGEX_LEN: usize = 1024;
 
 pub fn check_port(out: &mut Findings, path: &FieldPath, port: i64) {
     if !(1..=65535).contains(&port) {
-        out.error(path, format!("port number {port} must be in the range 1..65535"));
+        out.error(
+            path,
+            format!("port number {port} must be in the range 1..65535"),
+        );
     }
 }
 
@@ -72,7 +75,9 @@ fn check_domain_labels(whole: &str, mut labels: Vec<&str>) -> Result<(), String>
     }
     for label in labels {
         if !is_dns1123_label(label) {
-            return Err(format!("domain name {whole:?} invalid (label {label:?} invalid)"));
+            return Err(format!(
+                "domain name {whole:?} invalid (label {label:?} invalid)"
+            ));
         }
     }
     Ok(())
@@ -91,7 +96,9 @@ pub fn wildcard_domain(s: &str) -> Result<(), String> {
         None => (s, None),
     };
     if !is_wildcard_label(first) {
-        return Err(format!("domain name {s:?} invalid (label {first:?} invalid)"));
+        return Err(format!(
+            "domain name {s:?} invalid (label {first:?} invalid)"
+        ));
     }
     match rest {
         Some(rest) => check_domain_labels(s, rest.split('.').collect()),
@@ -120,7 +127,11 @@ pub fn ip_subnet(s: &str) -> Result<(), String> {
                 (Ok(IpAddr::V6(_)), Ok(b)) => b <= 128 && !bits.starts_with('+'),
                 _ => false,
             };
-            if ok { Ok(()) } else { Err(format!("{s} is not a valid CIDR block")) }
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{s} is not a valid CIDR block"))
+            }
         }
         None if is_ip(s) => Ok(()),
         None => Err(format!("{s} is not a valid IP")),
@@ -128,7 +139,11 @@ pub fn ip_subnet(s: &str) -> Result<(), String> {
 }
 
 /// `agent.ValidateDuration`: Go syntax, at least 1ms, millisecond precision.
-pub fn check_duration(out: &mut Findings, path: &FieldPath, d: &DurationText) -> Option<std::time::Duration> {
+pub fn check_duration(
+    out: &mut Findings,
+    path: &FieldPath,
+    d: &DurationText,
+) -> Option<std::time::Duration> {
     match d.parse() {
         Err(e) => {
             out.error(path, e.to_string());
@@ -186,7 +201,10 @@ pub fn check_labels(out: &mut Findings, path: &FieldPath, labels: &BTreeMap<Stri
             None => out.error(&p, format!("invalid tag key: {k:?}")),
             Some(c) => {
                 if c.get(1).is_some_and(|m| m.as_str().len() - 1 > 253) {
-                    out.error(&p, format!("invalid tag key: {k:?} (DNS prefix is too long)"));
+                    out.error(
+                        &p,
+                        format!("invalid tag key: {k:?} (DNS prefix is too long)"),
+                    );
                 }
                 if c.get(2).is_some_and(|m| m.as_str().len() > 63) {
                     out.error(&p, format!("invalid tag key: {k:?} (name is too long)"));
@@ -202,9 +220,15 @@ pub fn check_labels(out: &mut Findings, path: &FieldPath, labels: &BTreeMap<Stri
 fn check_selector_labels(out: &mut Findings, path: &FieldPath, labels: &BTreeMap<String, String>) {
     for (k, v) in labels {
         if k.is_empty() {
-            out.error(path, format!("empty key is not supported in selector: \"{k}={v}\""));
+            out.error(
+                path,
+                format!("empty key is not supported in selector: \"{k}={v}\""),
+            );
         } else if k.contains('*') || v.contains('*') {
-            out.error(path.key(k), format!("wildcard is not supported in selector: \"{k}={v}\""));
+            out.error(
+                path.key(k),
+                format!("wildcard is not supported in selector: \"{k}={v}\""),
+            );
         }
     }
     check_labels(out, path, labels);
@@ -239,7 +263,10 @@ pub fn header_name_for_match(name: &str) -> Result<(), String> {
         return Err("header name cannot be empty".to_string());
     }
     if is_jwt_claim_header(name)
-        || matches!(name, ":method" | ":scheme" | ":authority" | ":path" | ":status")
+        || matches!(
+            name,
+            ":method" | ":scheme" | ":authority" | ":path" | ":status"
+        )
         || tchar_re().is_match(name)
     {
         return Ok(());
@@ -264,7 +291,9 @@ pub fn header_name_for_request_set(name: &str) -> Result<(), String> {
     }
     let authority = name.eq_ignore_ascii_case(":authority") || name.eq_ignore_ascii_case("host");
     if name.starts_with(':') && !authority {
-        return Err(format!("invalid header {name:?}: header cannot have \":\" prefix"));
+        return Err(format!(
+            "invalid header {name:?}: header cannot have \":\" prefix"
+        ));
     }
     Ok(())
 }
@@ -278,7 +307,9 @@ pub fn header_name_for_operation(name: &str) -> Result<(), String> {
         return Err(format!("invalid header {name:?}: cannot set Host header"));
     }
     if name.starts_with(':') {
-        return Err(format!("invalid header {name:?}: header cannot have \":\" prefix"));
+        return Err(format!(
+            "invalid header {name:?}: header cannot have \":\" prefix"
+        ));
     }
     Ok(())
 }
@@ -310,7 +341,10 @@ pub fn strict_header_name(name: &str) -> Result<(), String> {
 /// Header values: no control characters (TAB allowed) and well-formed `%VAR%` expressions
 /// (`%%` is a literal percent).
 pub fn header_value(value: &str) -> Result<(), String> {
-    if value.chars().any(|c| (c.is_control() && c != '\t' && (c as u32) < 0x80) || c == '\u{7f}') {
+    if value
+        .chars()
+        .any(|c| (c.is_control() && c != '\t' && (c as u32) < 0x80) || c == '\u{7f}')
+    {
         return Err(format!("header value configuration {value} is invalid"));
     }
     let mut chars = value.chars().peekable();
@@ -320,7 +354,10 @@ pub fn header_value(value: &str) -> Result<(), String> {
         }
         match chars.peek() {
             None => {
-                return Err("header value configuration: invalid header configuration. Un-escaped %".to_string());
+                return Err(
+                    "header value configuration: invalid header configuration. Un-escaped %"
+                        .to_string(),
+                );
             }
             Some('%') => {
                 chars.next();
@@ -346,11 +383,23 @@ pub fn compile_full_match(pattern: &str) -> Result<Regex, regex::Error> {
 /// `validateStringRegexp`: non-empty, at most 1024 bytes, compiles under RE2 rules.
 pub fn check_regex(out: &mut Findings, path: &FieldPath, pattern: &str, context: &str) {
     if pattern.is_empty() {
-        out.error(path, format!("{context:?}: regex string match should not be empty"));
+        out.error(
+            path,
+            format!("{context:?}: regex string match should not be empty"),
+        );
     } else if pattern.len() > MAX_REGEX_LEN {
-        out.error(path, format!("{context:?}: regex is too large, max length allowed is {MAX_REGEX_LEN}"));
+        out.error(
+            path,
+            format!("{context:?}: regex is too large, max length allowed is {MAX_REGEX_LEN}"),
+        );
     } else if let Err(e) = compile_full_match(pattern) {
-        let detail = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+        let detail = e
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         out.error(
             path,
             format!(
@@ -362,13 +411,25 @@ pub fn check_regex(out: &mut Findings, path: &FieldPath, pattern: &str, context:
 
 /// `validateStringMatch`: an empty prefix is rejected, regexes must compile. With
 /// `allow_empty_prefix` (the `uri` match) only the regex is checked.
-pub fn check_string_match(out: &mut Findings, path: &FieldPath, m: &StringMatch, context: &str, allow_empty_prefix: bool) {
+pub fn check_string_match(
+    out: &mut Findings,
+    path: &FieldPath,
+    m: &StringMatch,
+    context: &str,
+    allow_empty_prefix: bool,
+) {
     let set = [m.exact.is_some(), m.prefix.is_some(), m.regex.is_some()];
     if set.iter().filter(|s| **s).count() > 1 {
-        out.error(path, format!("{context:?}: only one of exact, prefix or regex may be set"));
+        out.error(
+            path,
+            format!("{context:?}: only one of exact, prefix or regex may be set"),
+        );
     }
     if m.prefix.as_deref() == Some("") && !allow_empty_prefix {
-        out.error(path.field("prefix"), format!("{context:?}: prefix string match should not be empty"));
+        out.error(
+            path.field("prefix"),
+            format!("{context:?}: prefix string match should not be empty"),
+        );
     }
     if let Some(re) = &m.regex {
         check_regex(out, &path.field("regex"), re, context);
@@ -377,12 +438,27 @@ pub fn check_string_match(out: &mut Findings, path: &FieldPath, m: &StringMatch,
 
 /// `ValidatePortName`.
 pub fn port_name(name: &str) -> Result<(), String> {
-    if is_dns1123_label(name) { Ok(()) } else { Err(format!("invalid port name: {name}")) }
+    if is_dns1123_label(name) {
+        Ok(())
+    } else {
+        Err(format!("invalid port name: {name}"))
+    }
 }
 
 /// Protocols Istio knows on ports (case-insensitive).
 pub const PROTOCOLS: &[&str] = &[
-    "tcp", "udp", "grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tls", "mongo", "redis", "mysql",
+    "tcp",
+    "udp",
+    "grpc",
+    "grpc-web",
+    "http",
+    "http_proxy",
+    "http2",
+    "https",
+    "tls",
+    "mongo",
+    "redis",
+    "mysql",
 ];
 
 /// `ValidateProtocol`: empty is fine (detected), otherwise one of [`PROTOCOLS`].
@@ -395,14 +471,28 @@ pub fn protocol(p: &str) -> Result<(), String> {
 }
 
 /// `validateExportTo`.
-pub fn check_export_to(out: &mut Findings, path: &FieldPath, namespace: &str, export_to: &[String], is_service_entry: bool, dr_with_selector: bool) {
+pub fn check_export_to(
+    out: &mut Findings,
+    path: &FieldPath,
+    namespace: &str,
+    export_to: &[String],
+    is_service_entry: bool,
+    dr_with_selector: bool,
+) {
     let mut seen: Vec<String> = Vec::new();
     for (i, e) in export_to.iter().enumerate() {
         let p = path.index(i);
-        let key = if e == "." { namespace.to_string() } else { e.clone() };
+        let key = if e == "." {
+            namespace.to_string()
+        } else {
+            e.clone()
+        };
         if seen.contains(&key) {
             if &key != e {
-                out.error(&p, format!("duplicate entries in exportTo: . and current namespace {namespace}"));
+                out.error(
+                    &p,
+                    format!("duplicate entries in exportTo: . and current namespace {namespace}"),
+                );
             } else {
                 out.error(&p, format!("duplicate entries in exportTo for entry {e}"));
             }
@@ -413,9 +503,15 @@ pub fn check_export_to(out: &mut Findings, path: &FieldPath, namespace: &str, ex
             continue;
         }
         if key == "~" {
-            out.error(&p, "exportTo ~ (none) is not allowed for Istio configuration objects");
+            out.error(
+                &p,
+                "exportTo ~ (none) is not allowed for Istio configuration objects",
+            );
         } else if key != "." && key != "*" && !is_dns1123_label(&key) {
-            out.error(&p, "only .,*,~, or a valid DNS 1123 label is allowed as exportTo entry");
+            out.error(
+                &p,
+                "only .,*,~, or a valid DNS 1123 label is allowed as exportTo entry",
+            );
         }
     }
     if dr_with_selector && !seen.is_empty() {
@@ -428,10 +524,16 @@ pub fn check_export_to(out: &mut Findings, path: &FieldPath, namespace: &str, ex
         }
     }
     if seen.iter().any(|s| s == "*") && export_to.len() > 1 {
-        out.error(path, "cannot have both public (*) and non-public exportTo values for a resource");
+        out.error(
+            path,
+            "cannot have both public (*) and non-public exportTo values for a resource",
+        );
     }
     if seen.iter().any(|s| s == "~") && export_to.len() > 1 {
-        out.error(path, "cannot export service entry to no one (~) and someone");
+        out.error(
+            path,
+            "cannot export service entry to no one (~) and someone",
+        );
     }
 }
 
@@ -475,9 +577,12 @@ pub fn namespace_slash_host(host: &str, is_gateway: bool) -> Vec<String> {
         None => return vec!["host must be of form namespace/dnsName".to_string()],
         Some((ns, name)) => {
             if ns.is_empty() || name.is_empty() {
-                return vec!["config namespace and dnsName in host entry cannot be empty".to_string()];
+                return vec![
+                    "config namespace and dnsName in host entry cannot be empty".to_string(),
+                ];
             }
-            let ns_ok = ns == "*" || ns == "." || is_dns1123_label(ns) || (!is_gateway && ns == "~");
+            let ns_ok =
+                ns == "*" || ns == "." || is_dns1123_label(ns) || (!is_gateway && ns == "~");
             if !ns_ok {
                 let what = if is_gateway { "gateway" } else { "sidecar" };
                 errs.push(format!("invalid namespace value {ns:?} in {what}"));
@@ -488,10 +593,10 @@ pub fn namespace_slash_host(host: &str, is_gateway: bool) -> Vec<String> {
     if hostname != "*" && !hostname.contains('.') {
         errs.push("short names (non FQDN) are not allowed".to_string());
     }
-    if let Err(e) = wildcard_domain(hostname) {
-        if !(is_gateway && is_ip(hostname)) {
-            errs.push(e);
-        }
+    if let Err(e) = wildcard_domain(hostname)
+        && !(is_gateway && is_ip(hostname))
+    {
+        errs.push(e);
     }
     if let Err(e) = partial_wildcard(hostname) {
         errs.push(e);
@@ -501,7 +606,10 @@ pub fn namespace_slash_host(host: &str, is_gateway: bool) -> Vec<String> {
 
 /// `protocol.Parse(p).IsHTTP()`: HTTP, HTTP2, HTTP_PROXY, GRPC and GRPC-Web (any case).
 pub fn protocol_is_http(p: &str) -> bool {
-    matches!(p.to_ascii_lowercase().as_str(), "http" | "http2" | "http_proxy" | "grpc" | "grpc-web")
+    matches!(
+        p.to_ascii_lowercase().as_str(),
+        "http" | "http2" | "http_proxy" | "grpc" | "grpc-web"
+    )
 }
 
 /// `protocol.Parse(p).IsTLS()`: HTTPS and TLS (any case).
@@ -511,12 +619,19 @@ pub fn protocol_is_tls(p: &str) -> bool {
 
 /// `protocol.Parse(p).IsTCP()`: TCP, HTTPS, TLS, Mongo, Redis and MySQL (any case; not UDP, not "").
 pub fn protocol_is_tcp(p: &str) -> bool {
-    matches!(p.to_ascii_lowercase().as_str(), "tcp" | "https" | "tls" | "mongo" | "redis" | "mysql")
+    matches!(
+        p.to_ascii_lowercase().as_str(),
+        "tcp" | "https" | "tls" | "mongo" | "redis" | "mysql"
+    )
 }
 
 /// `agent.ValidateIPAddress`.
 pub fn ip_address(s: &str) -> Result<(), String> {
-    if is_ip(s) { Ok(()) } else { Err(format!("{s} is not a valid IP")) }
+    if is_ip(s) {
+        Ok(())
+    } else {
+        Err(format!("{s} is not a valid IP"))
+    }
 }
 
 /// `ValidateUnixAddress`, for the part after `unix://`: an abstract name (`@x`) or an absolute
@@ -544,11 +659,17 @@ pub fn check_alpha_selector(out: &mut Findings, path: &FieldPath, sel: &LabelSel
     for (k, v) in sel.labels.iter().flatten() {
         let pair = format!("{k}={v}");
         if k.is_empty() {
-            out.error(&labels_path, format!("empty key is not supported in selector: {pair:?}"));
+            out.error(
+                &labels_path,
+                format!("empty key is not supported in selector: {pair:?}"),
+            );
             ok = false;
         }
         if k.contains('*') || v.contains('*') {
-            out.error(labels_path.key(k), format!("wildcard is not supported in selector: {pair:?}"));
+            out.error(
+                labels_path.key(k),
+                format!("wildcard is not supported in selector: {pair:?}"),
+            );
             ok = false;
         }
     }
@@ -563,10 +684,15 @@ pub fn check_destination(out: &mut Findings, path: &FieldPath, d: &crate::model:
     } else if let Err(e) = wildcard_domain(&d.host) {
         out.error(&host, e);
     }
-    if let Some(subset) = d.subset.as_deref().filter(|s| !s.is_empty()) {
-        if !is_dns1123_label(subset) {
-            out.error(path.field("subset"), format!("subset name is invalid: {subset}"));
-        }
+    if let Some(subset) = d
+        .subset
+        .as_deref()
+        .filter(|s| !s.is_empty() && !is_dns1123_label(s))
+    {
+        out.error(
+            path.field("subset"),
+            format!("subset name is invalid: {subset}"),
+        );
     }
     if let Some(port) = &d.port {
         check_port(out, &path.field("port").field("number"), port.number);
@@ -647,7 +773,11 @@ mod tests {
     fn labels_and_export_to() {
         let mut out = Findings::default();
         let p = FieldPath::new("l");
-        let good: BTreeMap<_, _> = [("app".to_string(), "v1".to_string()), ("k8s.io/name".into(), "".into())].into();
+        let good: BTreeMap<_, _> = [
+            ("app".to_string(), "v1".to_string()),
+            ("k8s.io/name".into(), "".into()),
+        ]
+        .into();
         check_labels(&mut out, &p, &good);
         assert!(!out.has_errors());
         let bad: BTreeMap<_, _> = [("-bad".to_string(), "v".to_string())].into();
@@ -657,7 +787,14 @@ mod tests {
         check_export_to(&mut out, &p, "ns", &[".".into(), "ns".into()], false, false);
         assert!(out.has_errors());
         let mut out = Findings::default();
-        check_export_to(&mut out, &p, "ns", &["*".into(), "other".into()], false, false);
+        check_export_to(
+            &mut out,
+            &p,
+            "ns",
+            &["*".into(), "other".into()],
+            false,
+            false,
+        );
         assert!(out.has_errors());
     }
 

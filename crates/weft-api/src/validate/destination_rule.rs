@@ -9,14 +9,14 @@ mod load_balancer;
 use std::collections::BTreeSet;
 
 use super::common::{
-    check_duration, check_export_to, check_labels, check_percent_int, check_port, check_workload_selector, fqdn,
-    ip_address, is_dns1123_label, wildcard_domain,
+    check_duration, check_export_to, check_labels, check_percent_int, check_workload_selector,
+    fqdn, ip_address, is_dns1123_label, wildcard_domain,
 };
 use crate::diagnostic::{FieldPath, Findings};
 use crate::model::{
-    ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, DestinationRule, DurationText, H2UpgradePolicy,
-    HttpSettings, LoadBalancerSettings, OutlierDetection, PortTrafficPolicy, Subset, TcpSettings, TrafficPolicy,
-    TunnelSettings,
+    ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, DestinationRule, DurationText,
+    H2UpgradePolicy, HttpSettings, LoadBalancerSettings, OutlierDetection, PortTrafficPolicy,
+    Subset, TcpSettings, TrafficPolicy, TunnelSettings,
 };
 
 /// `ValidateDestinationRule`.
@@ -29,7 +29,14 @@ pub fn check(dr: &DestinationRule, namespace: &str, path: &FieldPath, out: &mut 
     }
     check_subsets(out, &path.field("subsets"), namespace, &dr.subsets);
     let with_selector = dr.workload_selector.is_some();
-    check_export_to(out, &path.field("exportTo"), namespace, &dr.export_to, false, with_selector);
+    check_export_to(
+        out,
+        &path.field("exportTo"),
+        namespace,
+        &dr.export_to,
+        false,
+        with_selector,
+    );
     if let Some(sel) = &dr.workload_selector {
         check_workload_selector(out, &path.field("workloadSelector"), sel);
     }
@@ -111,7 +118,12 @@ fn check_traffic_policy(out: &mut Findings, path: &FieldPath, namespace: &str, t
         return;
     }
     parts.check(out, path, namespace);
-    check_port_level_settings(out, &path.field("portLevelSettings"), namespace, &tp.port_level_settings);
+    check_port_level_settings(
+        out,
+        &path.field("portLevelSettings"),
+        namespace,
+        &tp.port_level_settings,
+    );
     if let Some(tunnel) = &tp.tunnel {
         check_tunnel(out, &path.field("tunnel"), tunnel);
     }
@@ -126,7 +138,12 @@ fn check_traffic_policy(out: &mut Findings, path: &FieldPath, namespace: &str, t
 
 /// `validatePortTrafficPolicies`, plus a weft warning for a port listed twice (Istio applies the
 /// first entry for a port and silently ignores the rest).
-fn check_port_level_settings(out: &mut Findings, path: &FieldPath, namespace: &str, settings: &[PortTrafficPolicy]) {
+fn check_port_level_settings(
+    out: &mut Findings,
+    path: &FieldPath,
+    namespace: &str,
+    settings: &[PortTrafficPolicy],
+) {
     let mut seen = BTreeSet::new();
     for (i, pls) in settings.iter().enumerate() {
         let p = path.index(i);
@@ -134,7 +151,10 @@ fn check_port_level_settings(out: &mut Findings, path: &FieldPath, namespace: &s
             None => out.error(p.field("port"), "portTrafficPolicy must have valid port"),
             Some(port) if !seen.insert(port.number) => out.warn(
                 p.field("port").field("number"),
-                format!("duplicate port level settings for port {}; only the first one applies", port.number),
+                format!(
+                    "duplicate port level settings for port {}; only the first one applies",
+                    port.number
+                ),
             ),
             Some(_) => {}
         }
@@ -156,7 +176,10 @@ fn check_port_level_settings(out: &mut Findings, path: &FieldPath, namespace: &s
 fn check_tunnel(out: &mut Findings, path: &FieldPath, tunnel: &TunnelSettings) {
     let protocol = tunnel.protocol.as_deref().unwrap_or("");
     if !matches!(protocol, "" | "CONNECT" | "POST") {
-        out.error(path.field("protocol"), "tunnel protocol must be \"CONNECT\" or \"POST\"");
+        out.error(
+            path.field("protocol"),
+            "tunnel protocol must be \"CONNECT\" or \"POST\"",
+        );
     }
     let host = tunnel.target_host.as_deref().unwrap_or("");
     if let (Err(fqdn_err), Err(ip_err)) = (fqdn(host), ip_address(host)) {
@@ -169,7 +192,9 @@ fn check_tunnel(out: &mut Findings, path: &FieldPath, tunnel: &TunnelSettings) {
     if !(1..=65535).contains(&port) {
         out.error(
             path.field("targetPort"),
-            format!("tunnel target port is invalid: port number {port} must be in the range 1..65535"),
+            format!(
+                "tunnel target port is invalid: port number {port} must be in the range 1..65535"
+            ),
         );
     }
 }
@@ -185,7 +210,9 @@ fn check_outlier_detection(out: &mut Findings, path: &FieldPath, od: &OutlierDet
             "outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead",
         );
     }
-    if !od.split_external_local_origin_errors.unwrap_or(false) && od.consecutive_local_origin_failures.unwrap_or(0) > 0 {
+    if !od.split_external_local_origin_errors.unwrap_or(false)
+        && od.consecutive_local_origin_failures.unwrap_or(0) > 0
+    {
         out.error(
             path.field("consecutiveLocalOriginFailures"),
             "outlier detection consecutive local origin failures is specified, but split external local origin errors is set to false",
@@ -194,12 +221,24 @@ fn check_outlier_detection(out: &mut Findings, path: &FieldPath, od: &OutlierDet
     if let Some(d) = &od.interval {
         check_duration(out, &path.field("interval"), d);
     }
-    check_percent_int(out, &path.field("maxEjectionPercent"), od.max_ejection_percent.unwrap_or(0));
-    check_percent_int(out, &path.field("minHealthPercent"), od.min_health_percent.unwrap_or(0));
+    check_percent_int(
+        out,
+        &path.field("maxEjectionPercent"),
+        od.max_ejection_percent.unwrap_or(0),
+    );
+    check_percent_int(
+        out,
+        &path.field("minHealthPercent"),
+        od.min_health_percent.unwrap_or(0),
+    );
 }
 
 /// `validateConnectionPool`, shared with Sidecar.
-pub(super) fn check_connection_pool(out: &mut Findings, path: &FieldPath, pool: &ConnectionPoolSettings) {
+pub(super) fn check_connection_pool(
+    out: &mut Findings,
+    path: &FieldPath,
+    pool: &ConnectionPoolSettings,
+) {
     if pool.http.is_none() && pool.tcp.is_none() {
         out.error(path, "connection pool must have at least one field");
         return;
@@ -220,11 +259,31 @@ fn non_negative(out: &mut Findings, path: &FieldPath, value: Option<i64>, messag
 
 fn check_http_pool(out: &mut Findings, path: &FieldPath, http: &HttpSettings) {
     let checks = [
-        ("http1MaxPendingRequests", http.http1_max_pending_requests, "http1 max pending requests must be non-negative"),
-        ("http2MaxRequests", http.http2_max_requests, "http2 max requests must be non-negative"),
-        ("maxRequestsPerConnection", http.max_requests_per_connection, "max requests per connection must be non-negative"),
-        ("maxRetries", http.max_retries, "max retries must be non-negative"),
-        ("maxConcurrentStreams", http.max_concurrent_streams, "max concurrent streams must be non-negative"),
+        (
+            "http1MaxPendingRequests",
+            http.http1_max_pending_requests,
+            "http1 max pending requests must be non-negative",
+        ),
+        (
+            "http2MaxRequests",
+            http.http2_max_requests,
+            "http2 max requests must be non-negative",
+        ),
+        (
+            "maxRequestsPerConnection",
+            http.max_requests_per_connection,
+            "max requests per connection must be non-negative",
+        ),
+        (
+            "maxRetries",
+            http.max_retries,
+            "max retries must be non-negative",
+        ),
+        (
+            "maxConcurrentStreams",
+            http.max_concurrent_streams,
+            "max concurrent streams must be non-negative",
+        ),
     ];
     for (field, value, message) in checks {
         non_negative(out, &path.field(field), value, message);
@@ -232,7 +291,9 @@ fn check_http_pool(out: &mut Findings, path: &FieldPath, http: &HttpSettings) {
     if let Some(d) = &http.idle_timeout {
         check_duration(out, &path.field("idleTimeout"), d);
     }
-    if http.h2_upgrade_policy == Some(H2UpgradePolicy::Upgrade) && http.use_client_protocol == Some(true) {
+    if http.h2_upgrade_policy == Some(H2UpgradePolicy::Upgrade)
+        && http.use_client_protocol == Some(true)
+    {
         out.error(
             path.field("useClientProtocol"),
             "use client protocol must not be true when H2UpgradePolicy is UPGRADE",
@@ -241,7 +302,12 @@ fn check_http_pool(out: &mut Findings, path: &FieldPath, http: &HttpSettings) {
 }
 
 fn check_tcp_pool(out: &mut Findings, path: &FieldPath, tcp: &TcpSettings) {
-    non_negative(out, &path.field("maxConnections"), tcp.max_connections, "max connections must be non-negative");
+    non_negative(
+        out,
+        &path.field("maxConnections"),
+        tcp.max_connections,
+        "max connections must be non-negative",
+    );
     if let Some(d) = &tcp.connect_timeout {
         check_duration(out, &path.field("connectTimeout"), d);
     }
@@ -278,25 +344,26 @@ fn text(s: &Option<String>) -> &str {
 }
 
 /// `agent.ValidateTLS` for a DestinationRule's client TLS settings.
-fn check_client_tls(out: &mut Findings, path: &FieldPath, namespace: &str, tls: &ClientTlsSettings) {
+fn check_client_tls(
+    out: &mut Findings,
+    path: &FieldPath,
+    namespace: &str,
+    tls: &ClientTlsSettings,
+) {
     let credential = text(&tls.credential_name);
     if let Some(rest) = credential.strip_prefix("configmap://") {
-        check_configmap_credential(out, &path.field("credentialName"), namespace, credential, rest);
+        check_configmap_credential(
+            out,
+            &path.field("credentialName"),
+            namespace,
+            credential,
+            rest,
+        );
     }
     let mode = tls.mode.unwrap_or(ClientTlsMode::Disable);
     let ca = text(&tls.ca_certificates);
-    let sans = !tls.subject_alt_names.is_empty();
     if tls.insecure_skip_verify == Some(true) {
-        let p = path.field("insecureSkipVerify");
-        if mode == ClientTlsMode::Simple && (!ca.is_empty() || !credential.is_empty() || sans) {
-            out.error(
-                &p,
-                "cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true",
-            );
-        }
-        if mode == ClientTlsMode::Mutual && (!ca.is_empty() || sans) {
-            out.error(&p, "cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true");
-        }
+        check_insecure_skip_verify(out, &path.field("insecureSkipVerify"), tls, mode);
     }
     let cert = text(&tls.client_certificate);
     let key = text(&tls.private_key);
@@ -310,14 +377,44 @@ fn check_client_tls(out: &mut Findings, path: &FieldPath, namespace: &str, tls: 
     }
     if mode == ClientTlsMode::Mutual {
         if cert.is_empty() {
-            out.error(path.field("clientCertificate"), "client certificate required for mutual tls");
+            out.error(
+                path.field("clientCertificate"),
+                "client certificate required for mutual tls",
+            );
         }
         if key.is_empty() {
-            out.error(path.field("privateKey"), "private key required for mutual tls");
+            out.error(
+                path.field("privateKey"),
+                "private key required for mutual tls",
+            );
         }
     }
     if mode == ClientTlsMode::IstioMutual {
         warn_istio_mutual_files(out, path, tls);
+    }
+}
+
+/// With `insecureSkipVerify` nothing may configure server verification.
+fn check_insecure_skip_verify(
+    out: &mut Findings,
+    path: &FieldPath,
+    tls: &ClientTlsSettings,
+    mode: ClientTlsMode,
+) {
+    let ca = !text(&tls.ca_certificates).is_empty();
+    let credential = !text(&tls.credential_name).is_empty();
+    let sans = !tls.subject_alt_names.is_empty();
+    if mode == ClientTlsMode::Simple && (ca || credential || sans) {
+        out.error(
+            path,
+            "cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true",
+        );
+    }
+    if mode == ClientTlsMode::Mutual && (ca || sans) {
+        out.error(
+            path,
+            "cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true",
+        );
     }
 }
 
@@ -342,13 +439,23 @@ fn warn_istio_mutual_files(out: &mut Findings, path: &FieldPath, tls: &ClientTls
 }
 
 /// `configmap://<namespace>/<name>` must name a ConfigMap in the rule's own namespace.
-fn check_configmap_credential(out: &mut Findings, path: &FieldPath, namespace: &str, whole: &str, rest: &str) {
+fn check_configmap_credential(
+    out: &mut Findings,
+    path: &FieldPath,
+    namespace: &str,
+    whole: &str,
+    rest: &str,
+) {
     let mut parts = rest.split('/');
     let ns = parts.next().unwrap_or("");
     let name = parts.next();
     let parse_err = match name {
-        None => Some(format!("invalid resource name {whole:?}. Expected namespace and name")),
-        Some(_) if ns.is_empty() => Some(format!("invalid resource name {whole:?}. Expected namespace")),
+        None => Some(format!(
+            "invalid resource name {whole:?}. Expected namespace and name"
+        )),
+        Some(_) if ns.is_empty() => Some(format!(
+            "invalid resource name {whole:?}. Expected namespace"
+        )),
         Some("") => Some(format!("invalid resource name {whole:?}. Expected name")),
         Some(_) => None,
     };
@@ -379,7 +486,8 @@ mod tests {
     /// Asserts one finding of `severity` at `field` whose message contains `needle`.
     fn has(out: &Findings, severity: Severity, field: &str, needle: &str) {
         assert!(
-            out.iter().any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
+            out.iter()
+                .any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
             "no {severity} at {field} containing {needle:?}; got {:#?}",
             out.iter().collect::<Vec<_>>()
         );
@@ -436,8 +544,16 @@ mod tests {
 
     #[test]
     fn host_is_required_and_may_be_wildcard() {
-        error(&run(json!({})), "spec.host", "empty domain name not allowed");
-        error(&run(json!({"host": "foo.*.com"})), "spec.host", "invalid (label \"*\" invalid)");
+        error(
+            &run(json!({})),
+            "spec.host",
+            "empty domain name not allowed",
+        );
+        error(
+            &run(json!({"host": "foo.*.com"})),
+            "spec.host",
+            "invalid (label \"*\" invalid)",
+        );
         for ok in ["*", "*.example.com", "reviews"] {
             assert!(run(json!({"host": ok})).is_empty(), "{ok}");
         }
@@ -452,37 +568,68 @@ mod tests {
         error(&out, "spec.subsets[2].name", "subset name cannot be empty");
         error(&out, "spec.subsets[3].name", "subset name is invalid: v_2");
         error(&out, "spec.subsets[4].labels.-bad", "invalid tag key");
-        assert_eq!(out.iter().filter(|f| f.message.contains("duplicate")).count(), 1);
+        assert_eq!(
+            out.iter()
+                .filter(|f| f.message.contains("duplicate"))
+                .count(),
+            1
+        );
     }
 
     #[test]
     fn subset_traffic_policy_is_validated() {
         let out = run(json!({"host": "r", "subsets": [{"name": "v1", "trafficPolicy": {}}]}));
-        error(&out, "spec.subsets[0].trafficPolicy", "traffic policy must have at least one field");
+        error(
+            &out,
+            "spec.subsets[0].trafficPolicy",
+            "traffic policy must have at least one field",
+        );
     }
 
     #[test]
     fn traffic_policy_needs_a_field_and_no_tunnel_with_proxy_protocol() {
-        error(&policy(json!({})), "spec.trafficPolicy", "must have at least one field");
+        error(
+            &policy(json!({})),
+            "spec.trafficPolicy",
+            "must have at least one field",
+        );
         assert!(policy(json!({"retryBudget": {"minRetryConcurrency": 3}})).is_empty());
-        let out = policy(json!({"tunnel": {"targetHost": "x.com", "targetPort": 8080}, "proxyProtocol": {}}));
-        error(&out, "spec.trafficPolicy", "tunnel and proxyProtocol must not be set together");
+        let out = policy(
+            json!({"tunnel": {"targetHost": "x.com", "targetPort": 8080}, "proxyProtocol": {}}),
+        );
+        error(
+            &out,
+            "spec.trafficPolicy",
+            "tunnel and proxyProtocol must not be set together",
+        );
     }
 
     #[test]
     fn tunnel_and_proxy_protocol_fields() {
         assert!(policy(json!({"tunnel": {"protocol": "POST", "targetHost": "10.0.0.1", "targetPort": 8443}})).is_empty());
         let out = policy(json!({"tunnel": {"protocol": "GET", "targetHost": "", "targetPort": 0}}));
-        error(&out, "spec.trafficPolicy.tunnel.protocol", "tunnel protocol must be \"CONNECT\" or \"POST\"");
+        error(
+            &out,
+            "spec.trafficPolicy.tunnel.protocol",
+            "tunnel protocol must be \"CONNECT\" or \"POST\"",
+        );
         error(
             &out,
             "spec.trafficPolicy.tunnel.targetHost",
             "tunnel target host must be valid FQDN or IP address: empty domain name not allowed;  is not a valid IP",
         );
-        error(&out, "spec.trafficPolicy.tunnel.targetPort", "tunnel target port is invalid: port number 0");
+        error(
+            &out,
+            "spec.trafficPolicy.tunnel.targetPort",
+            "tunnel target port is invalid: port number 0",
+        );
         assert!(policy(json!({"proxyProtocol": {"version": "V2"}})).is_empty());
         let out = policy(json!({"proxyProtocol": {"version": "V3"}}));
-        error(&out, "spec.trafficPolicy.proxyProtocol.version", "proxy protocol version is invalid: V3");
+        error(
+            &out,
+            "spec.trafficPolicy.proxyProtocol.version",
+            "proxy protocol version is invalid: V3",
+        );
     }
 
     #[test]
@@ -493,10 +640,26 @@ mod tests {
             {"port": {"number": 80}, "tls": {"mode": "DISABLE"}},
             {"port": {"number": 81}, "outlierDetection": {"interval": "0s"}}
         ]}));
-        error(&out, "spec.trafficPolicy.portLevelSettings[0].port", "portTrafficPolicy must have valid port");
-        error(&out, "spec.trafficPolicy.portLevelSettings[1]", "port traffic policy must have at least one field");
-        warning(&out, "spec.trafficPolicy.portLevelSettings[2].port.number", "duplicate port level settings for port 80");
-        error(&out, "spec.trafficPolicy.portLevelSettings[3].outlierDetection.interval", "duration must be greater than 1ms");
+        error(
+            &out,
+            "spec.trafficPolicy.portLevelSettings[0].port",
+            "portTrafficPolicy must have valid port",
+        );
+        error(
+            &out,
+            "spec.trafficPolicy.portLevelSettings[1]",
+            "port traffic policy must have at least one field",
+        );
+        warning(
+            &out,
+            "spec.trafficPolicy.portLevelSettings[2].port.number",
+            "duplicate port level settings for port 80",
+        );
+        error(
+            &out,
+            "spec.trafficPolicy.portLevelSettings[3].outlierDetection.interval",
+            "duration must be greater than 1ms",
+        );
     }
 
     #[test]
@@ -506,20 +669,46 @@ mod tests {
             "baseEjectionTime": "soon", "maxEjectionPercent": 101, "minHealthPercent": -1
         }}));
         let od = "spec.trafficPolicy.outlierDetection";
-        warning(&out, &format!("{od}.consecutiveErrors"), "consecutive errors is deprecated, use consecutiveGatewayErrors");
-        error(&out, &format!("{od}.consecutiveLocalOriginFailures"), "split external local origin errors is set to false");
-        error(&out, &format!("{od}.interval"), "only durations to ms precision are supported");
+        warning(
+            &out,
+            &format!("{od}.consecutiveErrors"),
+            "consecutive errors is deprecated, use consecutiveGatewayErrors",
+        );
+        error(
+            &out,
+            &format!("{od}.consecutiveLocalOriginFailures"),
+            "split external local origin errors is set to false",
+        );
+        error(
+            &out,
+            &format!("{od}.interval"),
+            "only durations to ms precision are supported",
+        );
         error(&out, &format!("{od}.baseEjectionTime"), "invalid duration");
-        error(&out, &format!("{od}.maxEjectionPercent"), "percentage 101 is not in range 0..100");
-        error(&out, &format!("{od}.minHealthPercent"), "percentage -1 is not in range 0..100");
-        let ok = policy(json!({"outlierDetection": {"splitExternalLocalOriginErrors": true, "consecutiveLocalOriginFailures": 3}}));
+        error(
+            &out,
+            &format!("{od}.maxEjectionPercent"),
+            "percentage 101 is not in range 0..100",
+        );
+        error(
+            &out,
+            &format!("{od}.minHealthPercent"),
+            "percentage -1 is not in range 0..100",
+        );
+        let ok = policy(
+            json!({"outlierDetection": {"splitExternalLocalOriginErrors": true, "consecutiveLocalOriginFailures": 3}}),
+        );
         assert!(ok.is_empty());
         assert!(!policy(json!({"outlierDetection": {"consecutiveErrors": 5}})).has_errors());
     }
 
     #[test]
     fn connection_pool() {
-        error(&policy(json!({"connectionPool": {}})), "spec.trafficPolicy.connectionPool", "must have at least one field");
+        error(
+            &policy(json!({"connectionPool": {}})),
+            "spec.trafficPolicy.connectionPool",
+            "must have at least one field",
+        );
         let out = policy(json!({"connectionPool": {
             "http": {"http1MaxPendingRequests": -1, "http2MaxRequests": -1, "maxRequestsPerConnection": -1,
                      "maxRetries": -1, "maxConcurrentStreams": -1, "idleTimeout": "0s",
@@ -529,72 +718,196 @@ mod tests {
         }}));
         let h = "spec.trafficPolicy.connectionPool.http";
         let t = "spec.trafficPolicy.connectionPool.tcp";
-        error(&out, &format!("{h}.http1MaxPendingRequests"), "http1 max pending requests must be non-negative");
-        error(&out, &format!("{h}.http2MaxRequests"), "http2 max requests must be non-negative");
-        error(&out, &format!("{h}.maxRequestsPerConnection"), "max requests per connection must be non-negative");
-        error(&out, &format!("{h}.maxRetries"), "max retries must be non-negative");
-        error(&out, &format!("{h}.maxConcurrentStreams"), "max concurrent streams must be non-negative");
-        error(&out, &format!("{h}.idleTimeout"), "duration must be greater than 1ms");
-        error(&out, &format!("{h}.useClientProtocol"), "use client protocol must not be true when H2UpgradePolicy is UPGRADE");
-        error(&out, &format!("{t}.maxConnections"), "max connections must be non-negative");
-        error(&out, &format!("{t}.connectTimeout"), "duration must be greater than 1ms");
-        error(&out, &format!("{t}.maxConnectionDuration"), "invalid duration");
-        error(&out, &format!("{t}.idleTimeout"), "only durations to ms precision are supported");
-        error(&out, &format!("{t}.tcpKeepalive.time"), "duration must be greater than 1ms");
-        error(&out, &format!("{t}.tcpKeepalive.interval"), "duration must be greater than 1ms");
+        error(
+            &out,
+            &format!("{h}.http1MaxPendingRequests"),
+            "http1 max pending requests must be non-negative",
+        );
+        error(
+            &out,
+            &format!("{h}.http2MaxRequests"),
+            "http2 max requests must be non-negative",
+        );
+        error(
+            &out,
+            &format!("{h}.maxRequestsPerConnection"),
+            "max requests per connection must be non-negative",
+        );
+        error(
+            &out,
+            &format!("{h}.maxRetries"),
+            "max retries must be non-negative",
+        );
+        error(
+            &out,
+            &format!("{h}.maxConcurrentStreams"),
+            "max concurrent streams must be non-negative",
+        );
+        error(
+            &out,
+            &format!("{h}.idleTimeout"),
+            "duration must be greater than 1ms",
+        );
+        error(
+            &out,
+            &format!("{h}.useClientProtocol"),
+            "use client protocol must not be true when H2UpgradePolicy is UPGRADE",
+        );
+        error(
+            &out,
+            &format!("{t}.maxConnections"),
+            "max connections must be non-negative",
+        );
+        error(
+            &out,
+            &format!("{t}.connectTimeout"),
+            "duration must be greater than 1ms",
+        );
+        error(
+            &out,
+            &format!("{t}.maxConnectionDuration"),
+            "invalid duration",
+        );
+        error(
+            &out,
+            &format!("{t}.idleTimeout"),
+            "only durations to ms precision are supported",
+        );
+        error(
+            &out,
+            &format!("{t}.tcpKeepalive.time"),
+            "duration must be greater than 1ms",
+        );
+        error(
+            &out,
+            &format!("{t}.tcpKeepalive.interval"),
+            "duration must be greater than 1ms",
+        );
         assert!(policy(json!({"connectionPool": {"tcp": {"idleTimeout": "0s"}}})).is_empty());
     }
 
     #[test]
     fn client_tls_mutual_needs_files_unless_credential_name() {
         let out = policy(json!({"tls": {"mode": "MUTUAL"}}));
-        error(&out, "spec.trafficPolicy.tls.clientCertificate", "client certificate required for mutual tls");
-        error(&out, "spec.trafficPolicy.tls.privateKey", "private key required for mutual tls");
-        assert!(policy(json!({"tls": {"mode": "MUTUAL", "credentialName": "client-creds"}})).is_empty());
-        let out = policy(json!({"tls": {"mode": "SIMPLE", "credentialName": "c", "caCertificates": "/ca.pem"}}));
-        error(&out, "spec.trafficPolicy.tls", "cannot specify client certificates or CA certificate or CA CRL If credentialName is set");
+        error(
+            &out,
+            "spec.trafficPolicy.tls.clientCertificate",
+            "client certificate required for mutual tls",
+        );
+        error(
+            &out,
+            "spec.trafficPolicy.tls.privateKey",
+            "private key required for mutual tls",
+        );
+        assert!(
+            policy(json!({"tls": {"mode": "MUTUAL", "credentialName": "client-creds"}})).is_empty()
+        );
+        let out = policy(
+            json!({"tls": {"mode": "SIMPLE", "credentialName": "c", "caCertificates": "/ca.pem"}}),
+        );
+        error(
+            &out,
+            "spec.trafficPolicy.tls",
+            "cannot specify client certificates or CA certificate or CA CRL If credentialName is set",
+        );
     }
 
     #[test]
     fn client_tls_insecure_skip_verify() {
-        let out = policy(json!({"tls": {"mode": "SIMPLE", "insecureSkipVerify": true, "subjectAltNames": ["a"]}}));
-        error(&out, "spec.trafficPolicy.tls.insecureSkipVerify", "cannot specify CaCertificates or CredentialName or SubjectAltNames");
-        let out = policy(json!({"tls": {"mode": "MUTUAL", "insecureSkipVerify": true, "caCertificates": "/ca",
-                                        "clientCertificate": "/c", "privateKey": "/k"}}));
-        error(&out, "spec.trafficPolicy.tls.insecureSkipVerify", "cannot specify CaCertificates or SubjectAltNames when");
+        let out = policy(
+            json!({"tls": {"mode": "SIMPLE", "insecureSkipVerify": true, "subjectAltNames": ["a"]}}),
+        );
+        error(
+            &out,
+            "spec.trafficPolicy.tls.insecureSkipVerify",
+            "cannot specify CaCertificates or CredentialName or SubjectAltNames",
+        );
+        let out = policy(
+            json!({"tls": {"mode": "MUTUAL", "insecureSkipVerify": true, "caCertificates": "/ca",
+                                        "clientCertificate": "/c", "privateKey": "/k"}}),
+        );
+        error(
+            &out,
+            "spec.trafficPolicy.tls.insecureSkipVerify",
+            "cannot specify CaCertificates or SubjectAltNames when",
+        );
         assert!(policy(json!({"tls": {"mode": "SIMPLE", "insecureSkipVerify": true}})).is_empty());
     }
 
     #[test]
     fn client_tls_configmap_credential_must_be_local() {
-        assert!(policy(json!({"tls": {"mode": "SIMPLE", "credentialName": "configmap://prod/ca"}})).is_empty());
-        let out = policy(json!({"tls": {"mode": "SIMPLE", "credentialName": "configmap://other/ca"}}));
-        error(&out, "spec.trafficPolicy.tls.credentialName", "namespace must match the configuration namespace \"prod\"");
+        assert!(
+            policy(json!({"tls": {"mode": "SIMPLE", "credentialName": "configmap://prod/ca"}}))
+                .is_empty()
+        );
+        let out =
+            policy(json!({"tls": {"mode": "SIMPLE", "credentialName": "configmap://other/ca"}}));
+        error(
+            &out,
+            "spec.trafficPolicy.tls.credentialName",
+            "namespace must match the configuration namespace \"prod\"",
+        );
         let out = policy(json!({"tls": {"mode": "SIMPLE", "credentialName": "configmap://ca"}}));
-        error(&out, "spec.trafficPolicy.tls.credentialName", "Expected namespace and name");
+        error(
+            &out,
+            "spec.trafficPolicy.tls.credentialName",
+            "Expected namespace and name",
+        );
         let out = policy(json!({"tls": {"mode": "SIMPLE", "credentialName": "configmap://prod/"}}));
-        error(&out, "spec.trafficPolicy.tls.credentialName", "Expected name");
+        error(
+            &out,
+            "spec.trafficPolicy.tls.credentialName",
+            "Expected name",
+        );
     }
 
     #[test]
     fn client_tls_istio_mutual_with_files_warns() {
-        let out = policy(json!({"tls": {"mode": "ISTIO_MUTUAL", "clientCertificate": "/c", "privateKey": "/k",
-                                        "sni": "x.example.com", "subjectAltNames": ["spiffe://a"]}}));
+        let out = policy(
+            json!({"tls": {"mode": "ISTIO_MUTUAL", "clientCertificate": "/c", "privateKey": "/k",
+                                        "sni": "x.example.com", "subjectAltNames": ["spiffe://a"]}}),
+        );
         assert!(!out.has_errors());
-        warning(&out, "spec.trafficPolicy.tls.clientCertificate", "ISTIO_MUTUAL uses the mesh's workload certificates");
-        warning(&out, "spec.trafficPolicy.tls.privateKey", "privateKey is ignored");
+        warning(
+            &out,
+            "spec.trafficPolicy.tls.clientCertificate",
+            "ISTIO_MUTUAL uses the mesh's workload certificates",
+        );
+        warning(
+            &out,
+            "spec.trafficPolicy.tls.privateKey",
+            "privateKey is ignored",
+        );
         assert_eq!(out.iter().count(), 2);
     }
 
     #[test]
     fn export_to_and_workload_selector() {
-        let out = run(json!({"host": "r", "exportTo": [".", "prod"]}));
-        error(&out, "spec.exportTo[1]", "duplicate entries in exportTo: . and current namespace prod");
-        let out = run(json!({"host": "r", "workloadSelector": {"matchLabels": {"app": "r"}}, "exportTo": ["other"]}));
-        error(&out, "spec.exportTo", "cannot have exportTo beyond current namespace");
+        let out = run(json!({"host": "r", "exportTo": ["prod", "."]}));
+        error(
+            &out,
+            "spec.exportTo[1]",
+            "duplicate entries in exportTo: . and current namespace prod",
+        );
+        let out = run(
+            json!({"host": "r", "workloadSelector": {"matchLabels": {"app": "r"}}, "exportTo": ["other"]}),
+        );
+        error(
+            &out,
+            "spec.exportTo",
+            "cannot have exportTo beyond current namespace",
+        );
         let out = run(json!({"host": "r", "workloadSelector": {}}));
-        warning(&out, "spec.workloadSelector", "workload selector specified without labels");
+        warning(
+            &out,
+            "spec.workloadSelector",
+            "workload selector specified without labels",
+        );
         let out = run(json!({"host": "r", "workloadSelector": {"matchLabels": {"app": "*"}}}));
-        error(&out, "spec.workloadSelector.matchLabels.app", "wildcard is not supported in selector");
+        error(
+            &out,
+            "spec.workloadSelector.matchLabels.app",
+            "wildcard is not supported in selector",
+        );
     }
 }

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::common::{
-    check_port, ip_address, namespace_slash_host, protocol, protocol_is_http, protocol_is_tls, unix_address,
+    check_port, ip_address, namespace_slash_host, protocol, protocol_is_http, protocol_is_tls,
+    unix_address,
 };
 use crate::diagnostic::{FieldPath, Findings};
 use crate::model::{Gateway, Port, Server, ServerTlsMode, ServerTlsSettings, TlsProtocolVersion};
@@ -49,7 +50,11 @@ pub fn check(gw: &Gateway, path: &FieldPath, out: &mut Findings) {
                 format!("port names in servers must be unique: duplicate name {name}"),
             );
         }
-        let redirect = server.tls.as_ref().and_then(|t| t.https_redirect).unwrap_or(false);
+        let redirect = server
+            .tls
+            .as_ref()
+            .and_then(|t| t.https_redirect)
+            .unwrap_or(false);
         if redirect && !protocol_is_http(port.protocol.as_deref().unwrap_or("")) {
             out.warn(
                 p.field("tls").field("httpsRedirect"),
@@ -76,18 +81,29 @@ fn check_server(out: &mut Findings, path: &FieldPath, server: &Server) {
     if let Some(tls) = &server.tls {
         check_server_tls(out, &path.field("tls"), tls);
     }
-    let Some(port) = server.port.as_ref().filter(|_| port_ok) else { return };
+    let Some(port) = server.port.as_ref().filter(|_| port_ok) else {
+        return;
+    };
     let proto = port.protocol.as_deref().unwrap_or("");
     match &server.tls {
         None if protocol_is_tls(proto) => {
-            out.error(path.field("tls"), "server must have TLS settings for HTTPS/TLS protocols");
+            out.error(
+                path.field("tls"),
+                "server must have TLS settings for HTTPS/TLS protocols",
+            );
         }
         Some(tls) if !protocol_is_tls(proto) => {
             if !protocol_is_http(proto) {
-                out.error(path.field("tls"), "server cannot have TLS settings for non HTTPS/TLS ports");
+                out.error(
+                    path.field("tls"),
+                    "server cannot have TLS settings for non HTTPS/TLS ports",
+                );
             } else if !is_passthrough_without_files(tls) {
                 // Only a redirect (whose mode defaults to PASSTHROUGH) fits a plain HTTP port.
-                out.error(path.field("tls"), "server cannot have TLS settings for plain text HTTP ports");
+                out.error(
+                    path.field("tls"),
+                    "server cannot have TLS settings for plain text HTTP ports",
+                );
             }
         }
         _ => {}
@@ -96,14 +112,21 @@ fn check_server(out: &mut Findings, path: &FieldPath, server: &Server) {
 
 fn is_passthrough_without_files(tls: &ServerTlsSettings) -> bool {
     let mode = tls.mode.unwrap_or(ServerTlsMode::Passthrough);
-    matches!(mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
-        && text(&tls.ca_certificates).is_empty()
+    matches!(
+        mode,
+        ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+    ) && text(&tls.ca_certificates).is_empty()
         && text(&tls.private_key).is_empty()
         && text(&tls.server_certificate).is_empty()
 }
 
 /// `validateServerPort`. Returns whether the port is present and free of errors.
-fn check_server_port(out: &mut Findings, path: &FieldPath, port: Option<&Port>, bind: &str) -> bool {
+fn check_server_port(
+    out: &mut Findings,
+    path: &FieldPath,
+    port: Option<&Port>,
+    bind: &str,
+) -> bool {
     let Some(port) = port else {
         out.error(path, "port is required");
         return false;
@@ -122,11 +145,17 @@ fn check_server_port(out: &mut Findings, path: &FieldPath, port: Option<&Port>, 
         ok = false;
     }
     if port.target_port.unwrap_or(0) > 0 {
-        out.error(path.field("targetPort"), "targetPort has no impact on Gateways");
+        out.error(
+            path.field("targetPort"),
+            "targetPort has no impact on Gateways",
+        );
         ok = false;
     }
     if port.name.as_deref().unwrap_or("").is_empty() {
-        out.error(path.field("name"), format!("port name must be set: {}", port_text(port)));
+        out.error(
+            path.field("name"),
+            format!("port name must be set: {}", port_text(port)),
+        );
         ok = false;
     }
     ok
@@ -157,12 +186,19 @@ fn check_server_bind(out: &mut Findings, path: &FieldPath, port: Option<&Port>, 
             out.error(path, e);
         }
         if let Some(port) = port.filter(|p| p.number != 0) {
-            out.error(path, format!("port number must be 0 for unix domain socket: {}", port_text(port)));
+            out.error(
+                path,
+                format!(
+                    "port number must be 0 for unix domain socket: {}",
+                    port_text(port)
+                ),
+            );
         }
-    } else if !bind.is_empty() {
-        if let Err(e) = ip_address(bind) {
-            out.error(path, e);
-        }
+    } else if let Some(e) = Some(bind)
+        .filter(|b| !b.is_empty())
+        .and_then(|b| ip_address(b).err())
+    {
+        out.error(path, e);
     }
 }
 
@@ -194,16 +230,63 @@ pub(super) fn check_server_tls(out: &mut Findings, path: &FieldPath, tls: &Serve
         check_istio_mutual(out, path, tls);
         return;
     }
-    let cert = text(&tls.server_certificate);
-    let key = text(&tls.private_key);
-    let ca = text(&tls.ca_certificates);
-    let crl = text(&tls.ca_crl);
+    check_certificate_sources(out, path, tls, mode);
     let credential = text(&tls.credential_name);
     let any_credential = !credential.is_empty() || !tls.credential_names.is_empty();
-    if matches!(mode, ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough) {
-        let files = [crl, cert, key, ca].iter().any(|s| !s.is_empty()) || !tls.tls_certificates.is_empty();
-        if files || any_credential {
-            out.warn(path, format!("{} mode does not use certificates, they will be ignored", mode_name(mode)));
+    let terminating = matches!(
+        mode,
+        ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual
+    );
+    if terminating && any_credential {
+        return;
+    }
+    if terminating {
+        check_terminating_files(out, path, tls, mode);
+    }
+    if !text(&tls.ca_crl).is_empty() {
+        if !credential.is_empty() {
+            out.error(
+                path.field("caCrl"),
+                "CRL is not supported with credentialName. CRL has to be specified in the credential",
+            );
+        }
+        if mode == ServerTlsMode::Simple {
+            out.error(path.field("caCrl"), "CRL is not supported with SIMPLE TLS");
+        }
+    }
+}
+
+/// Passthrough modes ignore certificates (a warning); other modes take at most one source.
+fn check_certificate_sources(
+    out: &mut Findings,
+    path: &FieldPath,
+    tls: &ServerTlsSettings,
+    mode: ServerTlsMode,
+) {
+    let cert = text(&tls.server_certificate);
+    let key = text(&tls.private_key);
+    let credential = text(&tls.credential_name);
+    if matches!(
+        mode,
+        ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough
+    ) {
+        let files = [
+            text(&tls.ca_crl),
+            cert,
+            key,
+            text(&tls.ca_certificates),
+            credential,
+        ]
+        .iter()
+        .any(|s| !s.is_empty());
+        if files || !tls.tls_certificates.is_empty() || !tls.credential_names.is_empty() {
+            out.warn(
+                path,
+                format!(
+                    "{} mode does not use certificates, they will be ignored",
+                    mode_name(mode)
+                ),
+            );
         }
     }
     let sources = [
@@ -218,29 +301,14 @@ pub(super) fn check_server_tls(out: &mut Findings, path: &FieldPath, tls: &Serve
             "only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified",
         );
     }
-    let terminating = matches!(mode, ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual);
-    if terminating && any_credential {
-        return;
-    }
-    if terminating {
-        check_terminating_files(out, path, tls, mode);
-    }
-    if !crl.is_empty() {
-        if !credential.is_empty() {
-            out.error(
-                path.field("caCrl"),
-                "CRL is not supported with credentialName. CRL has to be specified in the credential",
-            );
-        }
-        if mode == ServerTlsMode::Simple {
-            out.error(path.field("caCrl"), "CRL is not supported with SIMPLE TLS");
-        }
-    }
 }
 
 /// TLS below 1.2 needs explicit ciphers; unknown or repeated cipher names are ignored (warnings).
 fn check_ciphers(out: &mut Findings, path: &FieldPath, tls: &ServerTlsSettings) {
-    let old = matches!(tls.min_protocol_version, Some(TlsProtocolVersion::V1_0 | TlsProtocolVersion::V1_1));
+    let old = matches!(
+        tls.min_protocol_version,
+        Some(TlsProtocolVersion::V1_0 | TlsProtocolVersion::V1_1)
+    );
     if old && tls.cipher_suites.is_empty() {
         out.warn(
             path.field("minProtocolVersion"),
@@ -257,12 +325,19 @@ fn check_ciphers(out: &mut Findings, path: &FieldPath, tls: &ServerTlsSettings) 
             duplicate.insert(cs.as_str());
         }
     }
-    let go_list = |set: &BTreeSet<&str>| format!("[{}]", set.iter().copied().collect::<Vec<_>>().join(" "));
+    let go_list =
+        |set: &BTreeSet<&str>| format!("[{}]", set.iter().copied().collect::<Vec<_>>().join(" "));
     if !invalid.is_empty() {
-        out.warn(path.field("cipherSuites"), format!("ignoring invalid cipher suites: {}", go_list(&invalid)));
+        out.warn(
+            path.field("cipherSuites"),
+            format!("ignoring invalid cipher suites: {}", go_list(&invalid)),
+        );
     }
     if !duplicate.is_empty() {
-        out.warn(path.field("cipherSuites"), format!("ignoring duplicate cipher suites: {}", go_list(&duplicate)));
+        out.warn(
+            path.field("cipherSuites"),
+            format!("ignoring duplicate cipher suites: {}", go_list(&duplicate)),
+        );
     }
 }
 
@@ -279,47 +354,111 @@ fn is_valid_cipher_suite(cs: &str) -> bool {
 /// `ISTIO_MUTUAL` uses the mesh's certificates, so no certificate source may be given.
 fn check_istio_mutual(out: &mut Findings, path: &FieldPath, tls: &ServerTlsSettings) {
     let checks = [
-        ("serverCertificate", !text(&tls.server_certificate).is_empty(), "server certificate"),
-        ("privateKey", !text(&tls.private_key).is_empty(), "private key"),
-        ("caCertificates", !text(&tls.ca_certificates).is_empty(), "CA bundle"),
-        ("tlsCertificates", !tls.tls_certificates.is_empty(), "tlsCertificates"),
-        ("credentialName", !text(&tls.credential_name).is_empty(), "credentialName"),
-        ("credentialNames", !tls.credential_names.is_empty(), "credentialNames"),
+        (
+            "serverCertificate",
+            !text(&tls.server_certificate).is_empty(),
+            "server certificate",
+        ),
+        (
+            "privateKey",
+            !text(&tls.private_key).is_empty(),
+            "private key",
+        ),
+        (
+            "caCertificates",
+            !text(&tls.ca_certificates).is_empty(),
+            "CA bundle",
+        ),
+        (
+            "tlsCertificates",
+            !tls.tls_certificates.is_empty(),
+            "tlsCertificates",
+        ),
+        (
+            "credentialName",
+            !text(&tls.credential_name).is_empty(),
+            "credentialName",
+        ),
+        (
+            "credentialNames",
+            !tls.credential_names.is_empty(),
+            "credentialNames",
+        ),
     ];
     for (field, set, what) in checks {
         if set {
-            out.error(path.field(field), format!("ISTIO_MUTUAL TLS cannot have associated {what}"));
+            out.error(
+                path.field(field),
+                format!("ISTIO_MUTUAL TLS cannot have associated {what}"),
+            );
         }
     }
 }
 
 /// SIMPLE / MUTUAL / OPTIONAL_MUTUAL without a credential name need files on disk.
-fn check_terminating_files(out: &mut Findings, path: &FieldPath, tls: &ServerTlsSettings, mode: ServerTlsMode) {
-    let prefix = if mode == ServerTlsMode::Simple { "SIMPLE TLS" } else { "MUTUAL TLS" };
+fn check_terminating_files(
+    out: &mut Findings,
+    path: &FieldPath,
+    tls: &ServerTlsSettings,
+    mode: ServerTlsMode,
+) {
+    let prefix = if mode == ServerTlsMode::Simple {
+        "SIMPLE TLS"
+    } else {
+        "MUTUAL TLS"
+    };
     if mode != ServerTlsMode::Simple && text(&tls.ca_certificates).is_empty() {
-        out.error(path.field("caCertificates"), format!("{prefix} requires a client CA bundle"));
+        out.error(
+            path.field("caCertificates"),
+            format!("{prefix} requires a client CA bundle"),
+        );
     }
     if tls.tls_certificates.len() > 2 {
-        out.warn(path.field("tlsCertificates"), format!("{prefix} can support up to 2 server certificates"));
+        out.warn(
+            path.field("tlsCertificates"),
+            format!("{prefix} can support up to 2 server certificates"),
+        );
     }
-    let certs: Vec<(FieldPath, &str, &str)> = if tls.tls_certificates.is_empty() {
-        vec![(path.clone(), text(&tls.server_certificate), text(&tls.private_key))]
-    } else {
-        let list = path.field("tlsCertificates");
-        tls.tls_certificates
-            .iter()
-            .enumerate()
-            .map(|(k, c)| (list.index(k), text(&c.server_certificate), text(&c.private_key)))
-            .collect()
-    };
-    for (p, cert, key) in certs {
+    for (p, cert, key) in server_certificates(path, tls) {
         if cert.is_empty() {
-            out.error(p.field("serverCertificate"), format!("{prefix} requires a server certificate"));
+            out.error(
+                p.field("serverCertificate"),
+                format!("{prefix} requires a server certificate"),
+            );
         }
         if key.is_empty() {
-            out.error(p.field("privateKey"), format!("{prefix} requires a private key"));
+            out.error(
+                p.field("privateKey"),
+                format!("{prefix} requires a private key"),
+            );
         }
     }
+}
+
+/// The certificate/key pairs to check: each `tlsCertificates` entry, or the top-level pair.
+fn server_certificates<'a>(
+    path: &FieldPath,
+    tls: &'a ServerTlsSettings,
+) -> Vec<(FieldPath, &'a str, &'a str)> {
+    if tls.tls_certificates.is_empty() {
+        return vec![(
+            path.clone(),
+            text(&tls.server_certificate),
+            text(&tls.private_key),
+        )];
+    }
+    let list = path.field("tlsCertificates");
+    tls.tls_certificates
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            (
+                list.index(k),
+                text(&c.server_certificate),
+                text(&c.private_key),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -342,7 +481,8 @@ mod tests {
 
     fn has(out: &Findings, severity: Severity, field: &str, needle: &str) {
         assert!(
-            out.iter().any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
+            out.iter()
+                .any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
             "no {severity} at {field} containing {needle:?}; got {:#?}",
             out.iter().collect::<Vec<_>>()
         );
@@ -357,7 +497,9 @@ mod tests {
     }
 
     fn tls_server(tls: serde_json::Value) -> Findings {
-        server(json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["a.example.com"], "tls": tls}))
+        server(
+            json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["a.example.com"], "tls": tls}),
+        )
     }
 
     #[test]
@@ -384,43 +526,111 @@ mod tests {
 
     #[test]
     fn servers_are_required() {
-        error(&run(json!({})), "spec.servers", "gateway must have at least one server");
+        error(
+            &run(json!({})),
+            "spec.servers",
+            "gateway must have at least one server",
+        );
     }
 
     #[test]
     fn hosts() {
         let out = server(json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"}}));
-        error(&out, "spec.servers[0].hosts", "server config must contain at least one host");
-        let out = server(json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"},
-                                "hosts": ["reviews", "bad_ns!/a.com", "*foo.com", "/a.com", "10.1.2.3"]}));
-        error(&out, "spec.servers[0].hosts[0]", "short names (non FQDN) are not allowed");
-        error(&out, "spec.servers[0].hosts[1]", "invalid namespace value \"bad_ns!\" in gateway");
-        error(&out, "spec.servers[0].hosts[2]", "partial wildcard \"*foo.com\" not allowed");
-        error(&out, "spec.servers[0].hosts[3]", "config namespace and dnsName in host entry cannot be empty");
-        assert!(!out.iter().any(|f| f.field == "spec.servers[0].hosts[4]"), "IP hosts are allowed");
+        error(
+            &out,
+            "spec.servers[0].hosts",
+            "server config must contain at least one host",
+        );
+        let out = server(
+            json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                                "hosts": ["reviews", "bad_ns!/a.com", "*foo.com", "/a.com", "10.1.2.3"]}),
+        );
+        error(
+            &out,
+            "spec.servers[0].hosts[0]",
+            "short names (non FQDN) are not allowed",
+        );
+        error(
+            &out,
+            "spec.servers[0].hosts[1]",
+            "invalid namespace value \"bad_ns!\" in gateway",
+        );
+        error(
+            &out,
+            "spec.servers[0].hosts[2]",
+            "partial wildcard \"*foo.com\" not allowed",
+        );
+        error(
+            &out,
+            "spec.servers[0].hosts[3]",
+            "config namespace and dnsName in host entry cannot be empty",
+        );
+        assert!(
+            !out.iter().any(|f| f.field == "spec.servers[0].hosts[4]"),
+            "IP hosts are allowed"
+        );
     }
 
     #[test]
     fn port_checks() {
-        error(&server(json!({"hosts": ["*"]})), "spec.servers[0].port", "port is required");
+        error(
+            &server(json!({"hosts": ["*"]})),
+            "spec.servers[0].port",
+            "port is required",
+        );
         let out = server(json!({"port": {"number": 70000, "targetPort": 8080}, "hosts": ["*"]}));
         let p = "spec.servers[0].port";
-        error(&out, &format!("{p}.protocol"), "invalid protocol \"\", supported protocols are HTTP");
-        error(&out, &format!("{p}.number"), "port number 70000 must be in the range 1..65535");
-        error(&out, &format!("{p}.targetPort"), "targetPort has no impact on Gateways");
-        error(&out, &format!("{p}.name"), "port name must be set: number:70000 target_port:8080");
-        let out = server(json!({"port": {"number": 80, "name": "x", "protocol": "SMTP"}, "hosts": ["*"]}));
+        error(
+            &out,
+            &format!("{p}.protocol"),
+            "invalid protocol \"\", supported protocols are HTTP",
+        );
+        error(
+            &out,
+            &format!("{p}.number"),
+            "port number 70000 must be in the range 1..65535",
+        );
+        error(
+            &out,
+            &format!("{p}.targetPort"),
+            "targetPort has no impact on Gateways",
+        );
+        error(
+            &out,
+            &format!("{p}.name"),
+            "port name must be set: number:70000 target_port:8080",
+        );
+        let out = server(
+            json!({"port": {"number": 80, "name": "x", "protocol": "SMTP"}, "hosts": ["*"]}),
+        );
         error(&out, &format!("{p}.protocol"), "invalid protocol \"SMTP\"");
-        let out = server(json!({"port": {"number": 0, "name": "x", "protocol": "TCP"}, "hosts": ["*"]}));
-        error(&out, &format!("{p}.number"), "port number 0 must be in the range");
+        let out =
+            server(json!({"port": {"number": 0, "name": "x", "protocol": "TCP"}, "hosts": ["*"]}));
+        error(
+            &out,
+            &format!("{p}.number"),
+            "port number 0 must be in the range",
+        );
     }
 
     #[test]
     fn bind_checks() {
-        let out = server(json!({"port": {"number": 80, "name": "h", "protocol": "HTTP"}, "hosts": ["*"], "bind": "unix://rel"}));
-        error(&out, "spec.servers[0].bind", "rel is not an absolute path to a file");
-        error(&out, "spec.servers[0].bind", "port number must be 0 for unix domain socket: number:80 protocol:\"HTTP\" name:\"h\"");
-        let out = server(json!({"port": {"number": 80, "name": "h", "protocol": "HTTP"}, "hosts": ["*"], "bind": "localhost"}));
+        let out = server(
+            json!({"port": {"number": 80, "name": "h", "protocol": "HTTP"}, "hosts": ["*"], "bind": "unix://rel"}),
+        );
+        error(
+            &out,
+            "spec.servers[0].bind",
+            "rel is not an absolute path to a file",
+        );
+        error(
+            &out,
+            "spec.servers[0].bind",
+            "port number must be 0 for unix domain socket: number:80 protocol:\"HTTP\" name:\"h\"",
+        );
+        let out = server(
+            json!({"port": {"number": 80, "name": "h", "protocol": "HTTP"}, "hosts": ["*"], "bind": "localhost"}),
+        );
         error(&out, "spec.servers[0].bind", "localhost is not a valid IP");
     }
 
@@ -430,87 +640,204 @@ mod tests {
             {"port": {"number": 80, "name": "web", "protocol": "HTTP"}, "hosts": ["*"]},
             {"port": {"number": 81, "name": "web", "protocol": "TCP"}, "hosts": ["*"], "tls": {"httpsRedirect": true}}
         ]}));
-        error(&out, "spec.servers[1].port.name", "port names in servers must be unique: duplicate name web");
-        warning(&out, "spec.servers[1].tls.httpsRedirect", "tls.httpsRedirect should only be used with http servers");
-        error(&out, "spec.servers[1].tls", "server cannot have TLS settings for non HTTPS/TLS ports");
+        error(
+            &out,
+            "spec.servers[1].port.name",
+            "port names in servers must be unique: duplicate name web",
+        );
+        warning(
+            &out,
+            "spec.servers[1].tls.httpsRedirect",
+            "tls.httpsRedirect should only be used with http servers",
+        );
+        error(
+            &out,
+            "spec.servers[1].tls",
+            "server cannot have TLS settings for non HTTPS/TLS ports",
+        );
     }
 
     #[test]
     fn protocol_and_tls_must_agree() {
-        let out = server(json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"]}));
-        error(&out, "spec.servers[0].tls", "server must have TLS settings for HTTPS/TLS protocols");
-        let out = server(json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"],
-                                "tls": {"mode": "SIMPLE", "credentialName": "c"}}));
-        error(&out, "spec.servers[0].tls", "server cannot have TLS settings for plain text HTTP ports");
-        let out = server(json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"],
-                                "tls": {"httpsRedirect": true, "serverCertificate": "/c"}}));
+        let out = server(
+            json!({"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"]}),
+        );
+        error(
+            &out,
+            "spec.servers[0].tls",
+            "server must have TLS settings for HTTPS/TLS protocols",
+        );
+        let out = server(
+            json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"],
+                                "tls": {"mode": "SIMPLE", "credentialName": "c"}}),
+        );
+        error(
+            &out,
+            "spec.servers[0].tls",
+            "server cannot have TLS settings for plain text HTTP ports",
+        );
+        let out = server(
+            json!({"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"],
+                                "tls": {"httpsRedirect": true, "serverCertificate": "/c"}}),
+        );
         error(&out, "spec.servers[0].tls", "plain text HTTP ports");
-        warning(&out, "spec.servers[0].tls", "PASSTHROUGH mode does not use certificates, they will be ignored");
+        warning(
+            &out,
+            "spec.servers[0].tls",
+            "PASSTHROUGH mode does not use certificates, they will be ignored",
+        );
         // A port that already failed is not compared with the TLS settings.
         let out = server(json!({"port": {"number": 443, "protocol": "HTTPS"}, "hosts": ["*"]}));
-        assert!(!out.iter().any(|f| f.message.contains("must have TLS settings")));
+        assert!(
+            !out.iter()
+                .any(|f| f.message.contains("must have TLS settings"))
+        );
     }
 
     #[test]
     fn simple_and_mutual_need_files() {
         let out = tls_server(json!({"mode": "SIMPLE"}));
-        error(&out, "spec.servers[0].tls.serverCertificate", "SIMPLE TLS requires a server certificate");
-        error(&out, "spec.servers[0].tls.privateKey", "SIMPLE TLS requires a private key");
-        let out = tls_server(json!({"mode": "OPTIONAL_MUTUAL", "serverCertificate": "/c", "privateKey": "/k"}));
-        error(&out, "spec.servers[0].tls.caCertificates", "MUTUAL TLS requires a client CA bundle");
+        error(
+            &out,
+            "spec.servers[0].tls.serverCertificate",
+            "SIMPLE TLS requires a server certificate",
+        );
+        error(
+            &out,
+            "spec.servers[0].tls.privateKey",
+            "SIMPLE TLS requires a private key",
+        );
+        let out = tls_server(
+            json!({"mode": "OPTIONAL_MUTUAL", "serverCertificate": "/c", "privateKey": "/k"}),
+        );
+        error(
+            &out,
+            "spec.servers[0].tls.caCertificates",
+            "MUTUAL TLS requires a client CA bundle",
+        );
         let out = tls_server(json!({"mode": "SIMPLE", "tlsCertificates": [
             {"serverCertificate": "/a", "privateKey": "/a"}, {"serverCertificate": "/b"}, {"privateKey": "/c"}]}));
-        warning(&out, "spec.servers[0].tls.tlsCertificates", "SIMPLE TLS can support up to 2 server certificates");
-        error(&out, "spec.servers[0].tls.tlsCertificates[1].privateKey", "SIMPLE TLS requires a private key");
-        error(&out, "spec.servers[0].tls.tlsCertificates[2].serverCertificate", "requires a server certificate");
+        warning(
+            &out,
+            "spec.servers[0].tls.tlsCertificates",
+            "SIMPLE TLS can support up to 2 server certificates",
+        );
+        error(
+            &out,
+            "spec.servers[0].tls.tlsCertificates[1].privateKey",
+            "SIMPLE TLS requires a private key",
+        );
+        error(
+            &out,
+            "spec.servers[0].tls.tlsCertificates[2].serverCertificate",
+            "requires a server certificate",
+        );
         assert!(tls_server(json!({"mode": "MUTUAL", "credentialNames": ["a", "b"]})).is_empty());
     }
 
     #[test]
     fn certificate_sources_are_exclusive() {
-        let out = tls_server(json!({"mode": "SIMPLE", "credentialName": "c", "serverCertificate": "/c", "privateKey": "/k"}));
-        error(&out, "spec.servers[0].tls", "only one of credential_name, credential_names, server_certificate/private_key");
+        let out = tls_server(
+            json!({"mode": "SIMPLE", "credentialName": "c", "serverCertificate": "/c", "privateKey": "/k"}),
+        );
+        error(
+            &out,
+            "spec.servers[0].tls",
+            "only one of credential_name, credential_names, server_certificate/private_key",
+        );
     }
 
     #[test]
     fn istio_mutual_takes_no_files() {
-        let out = tls_server(json!({"mode": "ISTIO_MUTUAL", "serverCertificate": "/c", "privateKey": "/k",
+        let out = tls_server(
+            json!({"mode": "ISTIO_MUTUAL", "serverCertificate": "/c", "privateKey": "/k",
                                     "caCertificates": "/ca", "credentialName": "x", "credentialNames": ["y"],
-                                    "tlsCertificates": [{"serverCertificate": "/c"}]}));
+                                    "tlsCertificates": [{"serverCertificate": "/c"}]}),
+        );
         let p = "spec.servers[0].tls";
-        error(&out, &format!("{p}.serverCertificate"), "ISTIO_MUTUAL TLS cannot have associated server certificate");
-        error(&out, &format!("{p}.privateKey"), "cannot have associated private key");
-        error(&out, &format!("{p}.caCertificates"), "cannot have associated CA bundle");
-        error(&out, &format!("{p}.credentialName"), "cannot have associated credentialName");
-        error(&out, &format!("{p}.credentialNames"), "cannot have associated credentialNames");
-        error(&out, &format!("{p}.tlsCertificates"), "cannot have associated tlsCertificates");
+        error(
+            &out,
+            &format!("{p}.serverCertificate"),
+            "ISTIO_MUTUAL TLS cannot have associated server certificate",
+        );
+        error(
+            &out,
+            &format!("{p}.privateKey"),
+            "cannot have associated private key",
+        );
+        error(
+            &out,
+            &format!("{p}.caCertificates"),
+            "cannot have associated CA bundle",
+        );
+        error(
+            &out,
+            &format!("{p}.credentialName"),
+            "cannot have associated credentialName",
+        );
+        error(
+            &out,
+            &format!("{p}.credentialNames"),
+            "cannot have associated credentialNames",
+        );
+        error(
+            &out,
+            &format!("{p}.tlsCertificates"),
+            "cannot have associated tlsCertificates",
+        );
         assert!(tls_server(json!({"mode": "ISTIO_MUTUAL"})).is_empty());
     }
 
     #[test]
     fn crl_rules() {
-        let out = tls_server(json!({"mode": "SIMPLE", "serverCertificate": "/c", "privateKey": "/k", "caCrl": "/crl"}));
-        error(&out, "spec.servers[0].tls.caCrl", "CRL is not supported with SIMPLE TLS");
-        let out = tls_server(json!({"mode": "MUTUAL", "serverCertificate": "/c", "privateKey": "/k",
-                                    "caCertificates": "/ca", "caCrl": "/crl"}));
+        let out = tls_server(
+            json!({"mode": "SIMPLE", "serverCertificate": "/c", "privateKey": "/k", "caCrl": "/crl"}),
+        );
+        error(
+            &out,
+            "spec.servers[0].tls.caCrl",
+            "CRL is not supported with SIMPLE TLS",
+        );
+        let out = tls_server(
+            json!({"mode": "MUTUAL", "serverCertificate": "/c", "privateKey": "/k",
+                                    "caCertificates": "/ca", "caCrl": "/crl"}),
+        );
         assert!(out.is_empty());
     }
 
     #[test]
     fn ciphers_and_old_versions_warn() {
-        let out = tls_server(json!({"mode": "SIMPLE", "credentialName": "c", "minProtocolVersion": "TLSV1_1"}));
-        warning(&out, "spec.servers[0].tls.minProtocolVersion", "TLS version below TLSV1_2 require setting compatible ciphers");
+        let out = tls_server(
+            json!({"mode": "SIMPLE", "credentialName": "c", "minProtocolVersion": "TLSV1_1"}),
+        );
+        warning(
+            &out,
+            "spec.servers[0].tls.minProtocolVersion",
+            "TLS version below TLSV1_2 require setting compatible ciphers",
+        );
         let out = tls_server(json!({"mode": "SIMPLE", "credentialName": "c",
             "cipherSuites": ["ZZZ", "AES128-SHA", "AES128-SHA", "YYY", "!aNULL", "ALL"]}));
         assert!(!out.has_errors());
-        warning(&out, "spec.servers[0].tls.cipherSuites", "ignoring invalid cipher suites: [YYY ZZZ]");
-        warning(&out, "spec.servers[0].tls.cipherSuites", "ignoring duplicate cipher suites: [AES128-SHA]");
+        warning(
+            &out,
+            "spec.servers[0].tls.cipherSuites",
+            "ignoring invalid cipher suites: [YYY ZZZ]",
+        );
+        warning(
+            &out,
+            "spec.servers[0].tls.cipherSuites",
+            "ignoring duplicate cipher suites: [AES128-SHA]",
+        );
     }
 
     #[test]
     fn passthrough_with_certificates_warns() {
         let out = tls_server(json!({"mode": "AUTO_PASSTHROUGH", "credentialName": "x"}));
         assert!(!out.has_errors());
-        warning(&out, "spec.servers[0].tls", "AUTO_PASSTHROUGH mode does not use certificates");
+        warning(
+            &out,
+            "spec.servers[0].tls",
+            "AUTO_PASSTHROUGH mode does not use certificates",
+        );
     }
 }

@@ -13,8 +13,8 @@ use crate::model::{
 use super::common::{
     check_duration, check_export_to, check_gateway_names, check_labels, check_percentage,
     check_port, check_regex, check_string_match, cors_header_name, header_name_for_match,
-    header_name_for_operation, header_name_for_request_set, header_value, ip_subnet, is_dns1123_label,
-    is_ip, is_jwt_claim_header, wildcard_domain,
+    header_name_for_operation, header_name_for_request_set, header_value, ip_subnet,
+    is_dns1123_label, is_ip, is_jwt_claim_header, wildcard_domain,
 };
 
 /// Named retry policies Envoy and Istio accept in `retryOn` (besides bare status codes).
@@ -39,12 +39,28 @@ pub const RETRY_ON_POLICIES: &[&str] = &[
 
 /// gRPC status names accepted by `fault.abort.grpcStatus`.
 pub const GRPC_STATUS_NAMES: &[&str] = &[
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
 ];
 
-const CORS_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"];
+const CORS_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
+];
 
 /// Where a VirtualService applies, which changes which hosts are allowed.
 struct Scope {
@@ -79,18 +95,34 @@ pub fn check(vs: &VirtualService, namespace: &str, path: &FieldPath, out: &mut F
     for (i, route) in vs.tcp.iter().enumerate() {
         check_tcp_route(route, &path.field("tcp").index(i), out);
     }
-    check_export_to(out, &path.field("exportTo"), namespace, &vs.export_to, false, false);
+    check_export_to(
+        out,
+        &path.field("exportTo"),
+        namespace,
+        &vs.export_to,
+        false,
+        false,
+    );
 }
 
 fn check_delegate_vs(vs: &VirtualService, path: &FieldPath, out: &mut Findings) {
     if !vs.gateways.is_empty() {
-        out.error(path.field("gateways"), "delegate virtual service must have no gateways specified");
+        out.error(
+            path.field("gateways"),
+            "delegate virtual service must have no gateways specified",
+        );
     }
     if !vs.tls.is_empty() {
-        out.error(path.field("tls"), "delegate virtual service must have no tls route specified");
+        out.error(
+            path.field("tls"),
+            "delegate virtual service must have no tls route specified",
+        );
     }
     if !vs.tcp.is_empty() {
-        out.error(path.field("tcp"), "delegate virtual service must have no tcp route specified");
+        out.error(
+            path.field("tcp"),
+            "delegate virtual service must have no tcp route specified",
+        );
     }
 }
 
@@ -98,15 +130,18 @@ fn check_hosts(vs: &VirtualService, scope: &Scope, path: &FieldPath, out: &mut F
     let mut all_valid = true;
     for (i, host) in vs.hosts.iter().enumerate() {
         let p = path.field("hosts").index(i);
-        if let Err(e) = wildcard_domain(host) {
-            if !is_ip(host) {
-                out.error(&p, e);
-                all_valid = false;
-                continue;
-            }
+        if let Err(e) = wildcard_domain(host)
+            && !is_ip(host)
+        {
+            out.error(&p, e);
+            all_valid = false;
+            continue;
         }
         if !scope.gateway_only && host == "*" {
-            out.error(&p, "wildcard host * is not allowed for virtual services bound to the mesh gateway");
+            out.error(
+                &p,
+                "wildcard host * is not allowed for virtual services bound to the mesh gateway",
+            );
         }
     }
     if !all_valid {
@@ -115,7 +150,10 @@ fn check_hosts(vs: &VirtualService, scope: &Scope, path: &FieldPath, out: &mut F
     for (i, a) in vs.hosts.iter().enumerate() {
         for (j, b) in vs.hosts.iter().enumerate().skip(i + 1) {
             if hosts_overlap(a, b) {
-                out.error(path.field("hosts").index(j), format!("duplicate hosts in virtual service: {a} & {b}"));
+                out.error(
+                    path.field("hosts").index(j),
+                    format!("duplicate hosts in virtual service: {a} & {b}"),
+                );
             }
         }
     }
@@ -125,7 +163,10 @@ fn check_no_jwt_claim_routes(vs: &VirtualService, path: &FieldPath, out: &mut Fi
     for (i, route) in vs.http.iter().enumerate() {
         for (j, m) in route.matches.iter().enumerate() {
             let mp = path.field("http").index(i).field("match").index(j);
-            for (field, map) in [("headers", &m.headers), ("withoutHeaders", &m.without_headers)] {
+            for (field, map) in [
+                ("headers", &m.headers),
+                ("withoutHeaders", &m.without_headers),
+            ] {
                 for key in map.keys().filter(|k| is_jwt_claim_header(k)) {
                     out.error(
                         mp.field(field).key(key),
@@ -179,15 +220,24 @@ fn check_route_kind(route: &HttpRoute, scope: &Scope, path: &FieldPath, out: &mu
     let name = route.name.as_deref().unwrap_or("");
     if !scope.delegate && route.delegate.is_some() {
         if route.redirect.is_some() {
-            out.error(path.field("redirect"), format!("root HTTP route {name} must not specify redirect"));
+            out.error(
+                path.field("redirect"),
+                format!("root HTTP route {name} must not specify redirect"),
+            );
         }
         if !route.route.is_empty() {
-            out.error(path.field("route"), format!("root HTTP route {name} must not specify route"));
+            out.error(
+                path.field("route"),
+                format!("root HTTP route {name} must not specify route"),
+            );
         }
         return;
     }
     if scope.delegate && route.delegate.is_some() {
-        out.error(path.field("delegate"), "delegate HTTP route cannot contain delegate");
+        out.error(
+            path.field("delegate"),
+            "delegate HTTP route cannot contain delegate",
+        );
     }
     if route.redirect.is_some() {
         exclusive(route, "redirect", path, out);
@@ -197,22 +247,37 @@ fn check_route_kind(route: &HttpRoute, scope: &Scope, path: &FieldPath, out: &mu
         out.error(path, "HTTP route, redirect or direct_response is required");
     }
     if route.mirror.is_some() && !route.mirrors.is_empty() {
-        out.error(path.field("mirrors"), "HTTP route cannot contain both mirror and mirrors");
+        out.error(
+            path.field("mirrors"),
+            "HTTP route cannot contain both mirror and mirrors",
+        );
     }
 }
 
 fn exclusive(route: &HttpRoute, what: &str, path: &FieldPath, out: &mut Findings) {
     if !route.route.is_empty() {
-        out.error(path.field("route"), format!("HTTP route cannot contain both route and {what}"));
+        out.error(
+            path.field("route"),
+            format!("HTTP route cannot contain both route and {what}"),
+        );
     }
     if route.fault.is_some() {
-        out.error(path.field("fault"), format!("HTTP route cannot contain both fault and {what}"));
+        out.error(
+            path.field("fault"),
+            format!("HTTP route cannot contain both fault and {what}"),
+        );
     }
     if route.rewrite.is_some() {
-        out.error(path.field("rewrite"), format!("HTTP route rule cannot contain both rewrite and {what}"));
+        out.error(
+            path.field("rewrite"),
+            format!("HTTP route rule cannot contain both rewrite and {what}"),
+        );
     }
     if what == "redirect" && route.direct_response.is_some() {
-        out.error(path.field("directResponse"), "HTTP route rule cannot contain both direct_response and redirect");
+        out.error(
+            path.field("directResponse"),
+            "HTTP route rule cannot contain both direct_response and redirect",
+        );
     }
 }
 
@@ -236,23 +301,36 @@ fn check_http_match(m: &HttpMatchRequest, path: &FieldPath, out: &mut Findings) 
     if let Some(uri) = &m.uri {
         check_string_match(out, &path.field("uri"), uri, "uri", true);
     }
-    for (field, sm) in [("scheme", &m.scheme), ("method", &m.method), ("authority", &m.authority)] {
+    for (field, sm) in [
+        ("scheme", &m.scheme),
+        ("method", &m.method),
+        ("authority", &m.authority),
+    ] {
         if let Some(sm) = sm {
             check_string_match(out, &path.field(field), sm, field, false);
         }
     }
     for (key, sm) in &m.query_params {
-        check_string_match(out, &path.field("queryParams").key(key), sm, "queryParams", false);
+        check_string_match(
+            out,
+            &path.field("queryParams").key(key),
+            sm,
+            "queryParams",
+            false,
+        );
     }
     if let Some(port) = m.port.filter(|p| *p != 0) {
         check_port(out, &path.field("port"), port);
     }
     check_labels(out, &path.field("sourceLabels"), &m.source_labels);
     check_gateway_names(out, &path.field("gateways"), &m.gateways);
-    if let Some(ns) = m.source_namespace.as_deref().filter(|ns| !ns.is_empty()) {
-        if !is_dns1123_label(ns) {
-            out.error(path.field("sourceNamespace"), format!("sourceNamespace match {ns} is invalid"));
-        }
+    if let Some(ns) = m.source_namespace.as_deref().filter(|ns| !ns.is_empty())
+        && !is_dns1123_label(ns)
+    {
+        out.error(
+            path.field("sourceNamespace"),
+            format!("sourceNamespace match {ns} is invalid"),
+        );
     }
 }
 
@@ -269,7 +347,11 @@ fn check_header_ops(ops: &HeaderOperations, request: bool, path: &FieldPath, out
     for (op, map) in [("set", &ops.set), ("add", &ops.add)] {
         for (name, value) in map {
             let p = path.field(op).key(name);
-            let named = if request { header_name_for_request_set(name) } else { header_name_for_operation(name) };
+            let named = if request {
+                header_name_for_request_set(name)
+            } else {
+                header_name_for_operation(name)
+            };
             if let Err(e) = named.and_then(|()| header_value(value)) {
                 out.error(&p, e);
             }
@@ -284,9 +366,16 @@ fn check_header_ops(ops: &HeaderOperations, request: bool, path: &FieldPath, out
 
 /// The authority may be rewritten once: by `rewrite.authority` or one `:authority`/`host` header.
 fn check_authority_rewrite(route: &HttpRoute, path: &FieldPath, out: &mut Findings) {
-    let mut current = route.rewrite.as_ref().and_then(|r| r.authority.clone()).unwrap_or_default();
-    let Some(req) = route.headers.as_ref().and_then(|h| h.request.as_ref()) else { return };
-    let is_authority = |k: &str| k.eq_ignore_ascii_case(":authority") || k.eq_ignore_ascii_case("host");
+    let mut current = route
+        .rewrite
+        .as_ref()
+        .and_then(|r| r.authority.clone())
+        .unwrap_or_default();
+    let Some(req) = route.headers.as_ref().and_then(|h| h.request.as_ref()) else {
+        return;
+    };
+    let is_authority =
+        |k: &str| k.eq_ignore_ascii_case(":authority") || k.eq_ignore_ascii_case("host");
     for (op, map) in [("set", &req.set), ("add", &req.add)] {
         for (k, v) in map.iter().filter(|(k, _)| is_authority(k)) {
             if !current.is_empty() {
@@ -304,7 +393,12 @@ fn check_authority_rewrite(route: &HttpRoute, path: &FieldPath, out: &mut Findin
 fn check_cors(c: &CorsPolicy, path: &FieldPath, out: &mut Findings) {
     for (i, o) in c.allow_origins.iter().enumerate() {
         let p = path.field("allowOrigins").index(i);
-        let value = o.exact.as_deref().or(o.prefix.as_deref()).or(o.regex.as_deref()).unwrap_or("");
+        let value = o
+            .exact
+            .as_deref()
+            .or(o.prefix.as_deref())
+            .or(o.regex.as_deref())
+            .unwrap_or("");
         if value.is_empty() {
             out.error(&p, "'' is not a valid match type for CORS allow origins");
         } else if let Some(re) = &o.regex {
@@ -312,14 +406,23 @@ fn check_cors(c: &CorsPolicy, path: &FieldPath, out: &mut Findings) {
         }
     }
     if !c.allow_origin.is_empty() {
-        out.warn(path.field("allowOrigin"), "using deprecated setting \"allowOrigin\", use \"allowOrigins\" instead");
+        out.warn(
+            path.field("allowOrigin"),
+            "using deprecated setting \"allowOrigin\", use \"allowOrigins\" instead",
+        );
     }
     for (i, m) in c.allow_methods.iter().enumerate() {
         if !CORS_METHODS.contains(&m.as_str()) {
-            out.error(path.field("allowMethods").index(i), format!("{m:?} is not a supported HTTP method"));
+            out.error(
+                path.field("allowMethods").index(i),
+                format!("{m:?} is not a supported HTTP method"),
+            );
         }
     }
-    for (field, list) in [("allowHeaders", &c.allow_headers), ("exposeHeaders", &c.expose_headers)] {
+    for (field, list) in [
+        ("allowHeaders", &c.allow_headers),
+        ("exposeHeaders", &c.expose_headers),
+    ] {
         for (i, h) in list.iter().enumerate() {
             if let Err(e) = cors_header_name(h) {
                 out.error(path.field(field).index(i), e);
@@ -328,17 +431,20 @@ fn check_cors(c: &CorsPolicy, path: &FieldPath, out: &mut Findings) {
     }
     if let Some(max_age) = &c.max_age {
         let p = path.field("maxAge");
-        if let Some(d) = check_duration(out, &p, max_age) {
-            if d.subsec_nanos() != 0 {
-                out.error(&p, "max_age duration is accurate only to seconds precision");
-            }
+        if let Some(d) = check_duration(out, &p, max_age)
+            && d.subsec_nanos() != 0
+        {
+            out.error(&p, "max_age duration is accurate only to seconds precision");
         }
     }
 }
 
 fn check_fault(f: &HttpFaultInjection, path: &FieldPath, out: &mut Findings) {
     if f.abort.is_none() && f.delay.is_none() {
-        out.error(path, "HTTP fault injection must have an abort and/or a delay");
+        out.error(
+            path,
+            "HTTP fault injection must have an abort and/or a delay",
+        );
     }
     if let Some(abort) = &f.abort {
         let p = path.field("abort");
@@ -346,7 +452,10 @@ fn check_fault(f: &HttpFaultInjection, path: &FieldPath, out: &mut Findings) {
             check_percentage(out, &p.field("percentage"), pct);
         }
         if abort.percent.is_some() {
-            out.warn(p.field("percent"), "using deprecated setting \"percent\", use \"percentage\" instead");
+            out.warn(
+                p.field("percent"),
+                "using deprecated setting \"percent\", use \"percentage\" instead",
+            );
         }
         if let Some(code) = &abort.grpc_status {
             if !GRPC_STATUS_NAMES.contains(&code.as_str()) {
@@ -356,7 +465,10 @@ fn check_fault(f: &HttpFaultInjection, path: &FieldPath, out: &mut Findings) {
                 );
             }
         } else if abort.http2_error.is_some() {
-            out.error(p.field("http2Error"), "HTTP/2 abort fault injection not supported yet");
+            out.error(
+                p.field("http2Error"),
+                "HTTP/2 abort fault injection not supported yet",
+            );
         } else if let Some(status) = abort.http_status {
             check_http_status(out, &p.field("httpStatus"), status);
         } else {
@@ -369,14 +481,20 @@ fn check_fault(f: &HttpFaultInjection, path: &FieldPath, out: &mut Findings) {
             check_percentage(out, &p.field("percentage"), pct);
         }
         if delay.percent.is_some() {
-            out.warn(p.field("percent"), "using deprecated setting \"percent\", use \"percentage\" instead");
+            out.warn(
+                p.field("percent"),
+                "using deprecated setting \"percent\", use \"percentage\" instead",
+            );
         }
         if let Some(d) = &delay.fixed_delay {
             check_duration(out, &p.field("fixedDelay"), d);
         }
         if let Some(d) = &delay.exponential_delay {
             check_duration(out, &p.field("exponentialDelay"), d);
-            out.error(p.field("exponentialDelay"), "exponentialDelay not supported yet");
+            out.error(
+                p.field("exponentialDelay"),
+                "exponentialDelay not supported yet",
+            );
         }
     }
 }
@@ -385,7 +503,10 @@ fn check_fault(f: &HttpFaultInjection, path: &FieldPath, out: &mut Findings) {
 /// message says 200-599, which is what weft enforces).
 fn check_http_status(out: &mut Findings, path: &FieldPath, status: i64) {
     if !(200..=599).contains(&status) {
-        out.error(path, format!("HTTP status {status} is not in range 200-599"));
+        out.error(
+            path,
+            format!("HTTP status {status} is not in range 200-599"),
+        );
     }
 }
 
@@ -393,12 +514,23 @@ fn check_mirrors(route: &HttpRoute, path: &FieldPath, out: &mut Findings) {
     if let Some(pct) = route.mirror_percent {
         let p = path.field("mirrorPercent");
         if pct > 100 {
-            out.error(&p, format!("mirror_percent must have a max value of 100 (it has {pct})"));
+            out.error(
+                &p,
+                format!("mirror_percent must have a max value of 100 (it has {pct})"),
+            );
         }
-        out.warn(&p, "using deprecated setting \"mirrorPercent\", use \"mirrorPercentage\" instead");
+        out.warn(
+            &p,
+            "using deprecated setting \"mirrorPercent\", use \"mirrorPercentage\" instead",
+        );
     }
     if let Some(pct) = &route.mirror_percentage {
-        check_mirror_percentage(out, &path.field("mirrorPercentage"), pct.value, "mirror_percentage");
+        check_mirror_percentage(
+            out,
+            &path.field("mirrorPercentage"),
+            pct.value,
+            "mirror_percentage",
+        );
     }
     if let Some(m) = &route.mirror {
         check_destination(m, &path.field("mirror"), out);
@@ -417,28 +549,49 @@ fn check_mirrors(route: &HttpRoute, path: &FieldPath, out: &mut Findings) {
 
 fn check_mirror_percentage(out: &mut Findings, path: &FieldPath, v: f64, what: &str) {
     if v > 100.0 {
-        out.error(path.field("value"), format!("{what} must have a max value of 100 (it has {v:.6})"));
+        out.error(
+            path.field("value"),
+            format!("{what} must have a max value of 100 (it has {v:.6})"),
+        );
     }
     if v < 0.0 {
-        out.error(path.field("value"), format!("{what} must have a min value of 0 (it has {v:.6})"));
+        out.error(
+            path.field("value"),
+            format!("{what} must have a min value of 0 (it has {v:.6})"),
+        );
     }
 }
 
 fn check_redirect(r: &HttpRedirect, path: &FieldPath, out: &mut Findings) {
     let empty = |s: &Option<String>| s.as_deref().unwrap_or("").is_empty();
-    if empty(&r.uri) && empty(&r.authority) && r.port.is_none() && r.derive_port.is_none() && empty(&r.scheme) {
-        out.error(path, "redirect must specify URI, authority, scheme, or port");
+    if empty(&r.uri)
+        && empty(&r.authority)
+        && r.port.is_none()
+        && r.derive_port.is_none()
+        && empty(&r.scheme)
+    {
+        out.error(
+            path,
+            "redirect must specify URI, authority, scheme, or port",
+        );
         return;
     }
-    if let Some(code) = r.redirect_code.filter(|c| *c != 0) {
-        if !(300..=399).contains(&code) {
-            out.error(path.field("redirectCode"), format!("{code} is not a valid redirect code, must be 3xx"));
-        }
+    if let Some(code) = r.redirect_code.filter(|c| *c != 0)
+        && !(300..=399).contains(&code)
+    {
+        out.error(
+            path.field("redirectCode"),
+            format!("{code} is not a valid redirect code, must be 3xx"),
+        );
     }
-    if let Some(s) = r.scheme.as_deref().filter(|s| !s.is_empty()) {
-        if s != "http" && s != "https" {
-            out.error(path.field("scheme"), "invalid redirect scheme, must be \"http\" or \"https\"");
-        }
+    if let Some(s) = r.scheme.as_deref().filter(|s| !s.is_empty())
+        && s != "http"
+        && s != "https"
+    {
+        out.error(
+            path.field("scheme"),
+            "invalid redirect scheme, must be \"http\" or \"https\"",
+        );
     }
     if let Some(port) = r.port {
         check_port(out, &path.field("port"), port);
@@ -450,11 +603,18 @@ fn check_redirect(r: &HttpRedirect, path: &FieldPath, out: &mut Findings) {
 
 fn check_direct_response(d: &HttpDirectResponse, path: &FieldPath, out: &mut Findings) {
     if let Some(body) = &d.body {
-        let size = body.string.as_ref().or(body.bytes.as_ref()).map_or(0, String::len);
+        let size = body
+            .string
+            .as_ref()
+            .or(body.bytes.as_ref())
+            .map_or(0, String::len);
         if size > 1024 * 1024 {
             out.error(path.field("body"), "large direct_responses may impact control plane performance, must be less than 1MB");
         } else if size > 100 * 1024 {
-            out.warn(path.field("body"), "large direct_responses may impact control plane performance");
+            out.warn(
+                path.field("body"),
+                "large direct_responses may impact control plane performance",
+            );
         }
         if body.string.is_some() && body.bytes.is_some() {
             out.error(path.field("body"), "only one of string or bytes may be set");
@@ -472,7 +632,10 @@ fn check_retries(r: &HttpRetry, path: &FieldPath, out: &mut Findings) {
         || r.retry_on.as_deref().is_some_and(|s| !s.is_empty())
         || r.retry_remote_localities.is_some();
     if attempts == 0 && configured {
-        out.error(path.field("attempts"), "http retry policy configured when attempts are set to 0 (disabled)");
+        out.error(
+            path.field("attempts"),
+            "http retry policy configured when attempts are set to 0 (disabled)",
+        );
     }
     if let Some(t) = &r.per_try_timeout {
         check_duration(out, &path.field("perTryTimeout"), t);
@@ -480,7 +643,10 @@ fn check_retries(r: &HttpRetry, path: &FieldPath, out: &mut Findings) {
     if let Some(on) = r.retry_on.as_deref().filter(|s| !s.is_empty()) {
         for policy in on.split(',') {
             if !is_retry_policy(policy) {
-                out.error(path.field("retryOn"), format!("{policy:?} is not a valid retryOn policy"));
+                out.error(
+                    path.field("retryOn"),
+                    format!("{policy:?} is not a valid retryOn policy"),
+                );
             }
         }
     }
@@ -505,7 +671,10 @@ fn check_rewrite(r: &HttpRewrite, path: &FieldPath, out: &mut Findings) {
     let uri = r.uri.as_deref().unwrap_or("");
     let authority = r.authority.as_deref().unwrap_or("");
     if !uri.is_empty() && r.uri_regex_rewrite.is_some() {
-        out.error(path, "rewrite may only contain one of URI or UriRegexRewrite");
+        out.error(
+            path,
+            "rewrite may only contain one of URI or UriRegexRewrite",
+        );
         return;
     }
     if uri.is_empty() && r.uri_regex_rewrite.is_none() && authority.is_empty() {
@@ -522,7 +691,12 @@ fn check_rewrite(r: &HttpRewrite, path: &FieldPath, out: &mut Findings) {
 }
 
 /// Destinations with weights: none negative, and not all zero when there are several.
-fn check_http_destinations(dests: &[HttpRouteDestination], gateway_only: bool, path: &FieldPath, out: &mut Findings) {
+fn check_http_destinations(
+    dests: &[HttpRouteDestination],
+    gateway_only: bool,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
     let mut total = 0i64;
     for (i, d) in dests.iter().enumerate() {
         let p = path.index(i);
@@ -571,14 +745,20 @@ fn check_weight(weight: Option<i64>, path: &FieldPath, out: &mut Findings) -> i6
 
 fn check_destination(d: &Destination, path: &FieldPath, out: &mut Findings) {
     if d.host == "*" {
-        out.error(path.field("host"), format!("invalid destination host {}", d.host));
+        out.error(
+            path.field("host"),
+            format!("invalid destination host {}", d.host),
+        );
     } else if let Err(e) = wildcard_domain(&d.host) {
         out.error(path.field("host"), e);
     }
-    if let Some(subset) = d.subset.as_deref().filter(|s| !s.is_empty()) {
-        if !is_dns1123_label(subset) {
-            out.error(path.field("subset"), format!("subset name is invalid: {subset}"));
-        }
+    if let Some(subset) = d.subset.as_deref().filter(|s| !s.is_empty())
+        && !is_dns1123_label(subset)
+    {
+        out.error(
+            path.field("subset"),
+            format!("subset name is invalid: {subset}"),
+        );
     }
     if let Some(port) = &d.port {
         check_port(out, &path.field("port").field("number"), port.number);
@@ -587,7 +767,10 @@ fn check_destination(d: &Destination, path: &FieldPath, out: &mut Findings) {
 
 fn check_tls_route(route: &TlsRoute, vs: &VirtualService, path: &FieldPath, out: &mut Findings) {
     if route.matches.is_empty() {
-        out.error(path.field("match"), "TLS route must have at least one match condition");
+        out.error(
+            path.field("match"),
+            "TLS route must have at least one match condition",
+        );
     }
     for (i, m) in route.matches.iter().enumerate() {
         check_tls_match(m, vs, &path.field("match").index(i), out);
@@ -598,9 +781,17 @@ fn check_tls_route(route: &TlsRoute, vs: &VirtualService, path: &FieldPath, out:
     check_route_destinations(&route.route, &path.field("route"), out);
 }
 
-fn check_tls_match(m: &TlsMatchAttributes, vs: &VirtualService, path: &FieldPath, out: &mut Findings) {
+fn check_tls_match(
+    m: &TlsMatchAttributes,
+    vs: &VirtualService,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
     if m.sni_hosts.is_empty() {
-        out.error(path.field("sniHosts"), "TLS match must have at least one SNI host");
+        out.error(
+            path.field("sniHosts"),
+            "TLS match must have at least one SNI host",
+        );
     }
     for (i, sni) in m.sni_hosts.iter().enumerate() {
         let p = path.field("sniHosts").index(i);
@@ -619,7 +810,14 @@ fn check_tls_match(m: &TlsMatchAttributes, vs: &VirtualService, path: &FieldPath
             );
         }
     }
-    check_l4_common(&m.destination_subnets, m.port, &m.source_labels, &m.gateways, path, out);
+    check_l4_common(
+        &m.destination_subnets,
+        m.port,
+        &m.source_labels,
+        &m.gateways,
+        path,
+        out,
+    );
 }
 
 fn check_tcp_route(route: &TcpRoute, path: &FieldPath, out: &mut Findings) {
@@ -633,11 +831,18 @@ fn check_tcp_route(route: &TcpRoute, path: &FieldPath, out: &mut Findings) {
 }
 
 fn check_l4_match(m: &L4MatchAttributes, path: &FieldPath, out: &mut Findings) {
-    check_l4_common(&m.destination_subnets, m.port, &m.source_labels, &m.gateways, path, out);
-    if let Some(s) = m.source_subnet.as_deref().filter(|s| !s.is_empty()) {
-        if let Err(e) = ip_subnet(s) {
-            out.error(path.field("sourceSubnet"), e);
-        }
+    check_l4_common(
+        &m.destination_subnets,
+        m.port,
+        &m.source_labels,
+        &m.gateways,
+        path,
+        out,
+    );
+    if let Some(s) = m.source_subnet.as_deref().filter(|s| !s.is_empty())
+        && let Err(e) = ip_subnet(s)
+    {
+        out.error(path.field("sourceSubnet"), e);
     }
 }
 

@@ -38,7 +38,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
     let findings = analyze(&loaded);
-    let failing = findings.iter().any(|d| d.severity >= args.failure_threshold);
+    let failing = findings
+        .iter()
+        .any(|d| d.severity >= args.failure_threshold);
     match args.output {
         Format::Json => print_json(&Report {
             valid: !findings.iter().any(|d| d.severity == Severity::Error),
@@ -64,5 +66,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if failing { ExitCode::from(EXIT_FINDINGS) } else { ExitCode::SUCCESS })
+    Ok(if failing {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

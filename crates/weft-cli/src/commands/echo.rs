@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(long)]
     pub name: String,
     /// Answer every request with this status code (a `status=` query parameter overrides it).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(200..=999))]
     pub status: Option<u16>,
     /// Extra text included in every JSON answer as `"text"`.
     #[arg(long)]
@@ -29,7 +29,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .status
         .map(http::StatusCode::from_u16)
         .transpose()
-        .context("--status must be a code between 100 and 999")?;
+        .context("--status must be a code between 200 and 999")?;
     let config = EchoConfig {
         name: args.name.clone(),
         status,
@@ -47,9 +47,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening on {addr}")?;
         stdout.flush()?;
-        tracing::info!(%addr, name = %args.name, "echo serving");
         weft_echo::serve(listener, config, shutdown_signal()).await?;
-        tracing::info!("echo stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -5,26 +5,40 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::{FieldPath, Findings};
-use crate::model::{ConsistentHashLb, LoadBalancerSettings, LocalityLbSetting, Maglev, SimpleLb, WarmupConfiguration};
+use crate::model::{
+    ConsistentHashLb, LoadBalancerSettings, LocalityLbSetting, Maglev, SimpleLb,
+    WarmupConfiguration,
+};
 use crate::validate::common::check_duration;
 
 /// Maglev table sizes must stay below this prime (Envoy's limit).
 const MAGLEV_MAX_TABLE_SIZE: i64 = 5_000_011;
 
 /// Topology labels that `failoverPriority` may not use together with `failover`.
-const TOPOLOGY_LABELS: [&str; 3] =
-    ["topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"];
+const TOPOLOGY_LABELS: [&str; 3] = [
+    "topology.kubernetes.io/region",
+    "topology.kubernetes.io/zone",
+    "topology.istio.io/subzone",
+];
 
 /// `validateLoadBalancer`. `has_outlier` says whether the same policy sets outlier detection,
 /// which locality failover needs.
-pub(super) fn check(out: &mut Findings, path: &FieldPath, lb: &LoadBalancerSettings, has_outlier: bool) {
+pub(super) fn check(
+    out: &mut Findings,
+    path: &FieldPath,
+    lb: &LoadBalancerSettings,
+    has_outlier: bool,
+) {
     // `simple` and `consistentHash` are a proto oneof (and a CRD `oneOf`): Kubernetes rejects both.
     if lb.simple.is_some() && lb.consistent_hash.is_some() {
         out.error(path, "only one of simple or consistentHash can be set");
     }
     // weft-only warning: Istio accepts the deprecated alias silently.
     if lb.simple == Some(SimpleLb::LeastConn) {
-        out.warn(path.field("simple"), "LEAST_CONN is deprecated, use LEAST_REQUEST instead");
+        out.warn(
+            path.field("simple"),
+            "LEAST_CONN is deprecated, use LEAST_REQUEST instead",
+        );
     }
     if let Some(ch) = &lb.consistent_hash {
         check_consistent_hash(out, &path.field("consistentHash"), ch);
@@ -72,7 +86,10 @@ fn check_consistent_hash(out: &mut Findings, path: &FieldPath, ch: &ConsistentHa
             "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead",
         );
         if algorithm {
-            out.error(&p, "only one of MinimumRingSize or Maglev/Ringhash can be specified");
+            out.error(
+                &p,
+                "only one of MinimumRingSize or Maglev/Ringhash can be specified",
+            );
         }
     }
     if let Some(maglev) = &ch.maglev {
@@ -101,12 +118,12 @@ fn is_prime(x: u64) -> bool {
     if x != 0 && x < 4 {
         return true;
     }
-    if x % 2 == 0 {
+    if x.is_multiple_of(2) {
         return false;
     }
     let mut factor = 3u64;
     while factor.saturating_mul(factor) <= x {
-        if x % factor == 0 {
+        if x.is_multiple_of(factor) {
             return false;
         }
         factor += 2;
@@ -122,21 +139,34 @@ fn check_warmup(out: &mut Findings, path: &FieldPath, warmup: &WarmupConfigurati
         }
     }
     if warmup.minimum_percent.unwrap_or(0.0) > 100.0 {
-        out.error(path.field("minimumPercent"), "minimumPercent value should be less than or equal to 100");
+        out.error(
+            path.field("minimumPercent"),
+            "minimumPercent value should be less than or equal to 100",
+        );
     }
     if warmup.aggression.is_some_and(|a| a < 1.0) {
-        out.error(path.field("aggression"), "aggression should be greater than or equal to 1");
+        out.error(
+            path.field("aggression"),
+            "aggression should be greater than or equal to 1",
+        );
     }
 }
 
 /// `ValidateLocalityLbSetting`. Like Istio, several checks stop at their first error.
 fn check_locality(out: &mut Findings, path: &FieldPath, lb: &LocalityLbSetting, has_outlier: bool) {
     if !lb.distribute.is_empty() && !lb.failover.is_empty() {
-        out.error(path, "can not simultaneously specify 'distribute' and 'failover'");
+        out.error(
+            path,
+            "can not simultaneously specify 'distribute' and 'failover'",
+        );
         return;
     }
     if !lb.failover.is_empty() {
-        let topology = lb.failover_priority.iter().enumerate().find(|(_, l)| TOPOLOGY_LABELS.contains(&l.as_str()));
+        let topology = lb
+            .failover_priority
+            .iter()
+            .enumerate()
+            .find(|(_, l)| TOPOLOGY_LABELS.contains(&l.as_str()));
         if let Some((j, label)) = topology {
             out.error(
                 path.field("failoverPriority").index(j),
@@ -149,18 +179,27 @@ fn check_locality(out: &mut Findings, path: &FieldPath, lb: &LocalityLbSetting, 
         return;
     }
     if (!lb.failover.is_empty() || !lb.failover_priority.is_empty()) && !has_outlier {
-        out.warn(path, "outlier detection policy must be provided for failover");
+        out.warn(
+            path,
+            "outlier detection policy must be provided for failover",
+        );
     }
     for (j, f) in lb.failover.iter().enumerate() {
         let p = path.field("failover").index(j);
         if f.from == f.to {
-            out.error(&p, "locality lb failover settings must specify different regions");
+            out.error(
+                &p,
+                "locality lb failover settings must specify different regions",
+            );
         }
         if f.from.contains('/') || f.to.contains('/') {
             out.error(&p, "locality lb failover only specify region");
         }
         if f.from.contains('*') || f.to.contains('*') {
-            out.error(&p, "locality lb failover region should not contain '*' wildcard");
+            out.error(
+                &p,
+                "locality lb failover region should not contain '*' wildcard",
+            );
         }
     }
 }
@@ -173,7 +212,10 @@ fn check_distribute(out: &mut Findings, path: &FieldPath, lb: &LocalityLbSetting
         let mut total: i64 = 0;
         for (locality, weight) in &d.to {
             if *weight <= 0 || *weight > 100 {
-                out.error(to.key(locality), "locality weight must be in range [1, 100]");
+                out.error(
+                    to.key(locality),
+                    "locality weight must be in range [1, 100]",
+                );
                 return false;
             }
             total += weight;
@@ -195,8 +237,7 @@ fn check_distribute(out: &mut Findings, path: &FieldPath, lb: &LocalityLbSetting
 /// `validateLocalities`: at most one trailing `*`, no empty segment, no overlap with an
 /// earlier entry. Returns the first problem.
 fn check_localities<'a>(localities: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
-    // region -> zone -> subzones; "*" marks "everything below".
-    let mut seen: BTreeMap<&str, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
+    let mut seen = LocalityTree::new();
     for locality in localities {
         let stars = locality.matches('*').count();
         if stars > 1 || (stars == 1 && !locality.ends_with('*')) {
@@ -204,43 +245,58 @@ fn check_localities<'a>(localities: impl IntoIterator<Item = &'a str>) -> Result
                 "locality {locality} wildcard '*' number can not exceed 1 and must be in the end"
             ));
         }
-        let overlap = || Err(format!("locality {locality} overlap with previous specified ones"));
-        if seen.contains_key("*") {
-            return overlap();
-        }
         let items: Vec<&str> = locality.splitn(3, '/').collect();
-        if items.iter().any(|s| s.is_empty()) {
-            return Err(format!("locality {locality} must not contain empty region/zone/subzone info"));
+        // Once `*` is recorded everything overlaps, even a malformed locality.
+        if !seen.contains_key("*") && items.iter().any(|s| s.is_empty()) {
+            return Err(format!(
+                "locality {locality} must not contain empty region/zone/subzone info"
+            ));
         }
-        match *items.as_slice() {
-            [region] => {
-                if seen.contains_key(region) {
-                    return overlap();
-                }
-                seen.insert(region, BTreeMap::from([("*", BTreeSet::from(["*"]))]));
-            }
-            [region, zone] => {
-                let zones = seen.entry(region).or_default();
-                if zones.contains_key("*") || zones.contains_key(zone) {
-                    return overlap();
-                }
-                zones.insert(zone, BTreeSet::from(["*"]));
-            }
-            [region, zone, subzone] => {
-                let zones = seen.entry(region).or_default();
-                if zones.contains_key("*") {
-                    return overlap();
-                }
-                let subzones = zones.entry(zone).or_default();
-                if subzones.contains("*") || subzones.contains(subzone) {
-                    return overlap();
-                }
-                subzones.insert(subzone);
-            }
-            _ => {}
+        if !record_locality(&mut seen, &items) {
+            return Err(format!(
+                "locality {locality} overlap with previous specified ones"
+            ));
         }
     }
     Ok(())
+}
+
+/// region -> zone -> subzones; `*` marks "everything below".
+type LocalityTree<'a> = BTreeMap<&'a str, BTreeMap<&'a str, BTreeSet<&'a str>>>;
+
+/// Adds one `region[/zone[/subzone]]` to `seen`; `false` if it overlaps an earlier entry.
+fn record_locality<'a>(seen: &mut LocalityTree<'a>, items: &[&'a str]) -> bool {
+    if seen.contains_key("*") {
+        return false;
+    }
+    match *items {
+        [region] => {
+            if seen.contains_key(region) {
+                return false;
+            }
+            seen.insert(region, BTreeMap::from([("*", BTreeSet::from(["*"]))]));
+        }
+        [region, zone] => {
+            let zones = seen.entry(region).or_default();
+            if zones.contains_key("*") || zones.contains_key(zone) {
+                return false;
+            }
+            zones.insert(zone, BTreeSet::from(["*"]));
+        }
+        [region, zone, subzone] => {
+            let zones = seen.entry(region).or_default();
+            if zones.contains_key("*") {
+                return false;
+            }
+            let subzones = zones.entry(zone).or_default();
+            if subzones.contains("*") || subzones.contains(subzone) {
+                return false;
+            }
+            subzones.insert(subzone);
+        }
+        _ => {}
+    }
+    true
 }
 
 #[cfg(test)]
@@ -259,7 +315,8 @@ mod tests {
 
     fn has(out: &Findings, severity: Severity, field: &str, needle: &str) {
         assert!(
-            out.iter().any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
+            out.iter()
+                .any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
             "no {severity} at {field} containing {needle:?}; got {:#?}",
             out.iter().collect::<Vec<_>>()
         );
@@ -267,79 +324,234 @@ mod tests {
 
     #[test]
     fn simple_policies_and_deprecated_least_conn() {
-        for ok in ["ROUND_ROBIN", "RANDOM", "PASSTHROUGH", "LEAST_REQUEST", "UNSPECIFIED"] {
+        for ok in [
+            "ROUND_ROBIN",
+            "RANDOM",
+            "PASSTHROUGH",
+            "LEAST_REQUEST",
+            "UNSPECIFIED",
+        ] {
             assert!(run(json!({"simple": ok}), false).is_empty(), "{ok}");
         }
         let out = run(json!({"simple": "LEAST_CONN"}), false);
         assert!(!out.has_errors());
-        has(&out, Severity::Warning, "lb.simple", "LEAST_CONN is deprecated, use LEAST_REQUEST");
-        let out = run(json!({"simple": "RANDOM", "consistentHash": {"useSourceIp": true}}), false);
-        has(&out, Severity::Error, "lb", "only one of simple or consistentHash");
+        has(
+            &out,
+            Severity::Warning,
+            "lb.simple",
+            "LEAST_CONN is deprecated, use LEAST_REQUEST",
+        );
+        let out = run(
+            json!({"simple": "RANDOM", "consistentHash": {"useSourceIp": true}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb",
+            "only one of simple or consistentHash",
+        );
     }
 
     #[test]
     fn consistent_hash_keys_and_cookie() {
-        assert!(run(json!({"consistentHash": {"httpHeaderName": "x-user"}}), false).is_empty());
-        let out = run(json!({"consistentHash": {"httpHeaderName": "x", "useSourceIp": true}}), false);
-        has(&out, Severity::Error, "lb.consistentHash", "only one of httpHeaderName, httpCookie");
-        let out = run(json!({"consistentHash": {"httpCookie": {"ttl": "1x"}}}), false);
-        has(&out, Severity::Error, "lb.consistentHash.httpCookie.name", "name required for HttpCookie");
-        has(&out, Severity::Error, "lb.consistentHash.httpCookie.ttl", "invalid duration");
+        assert!(
+            run(
+                json!({"consistentHash": {"httpHeaderName": "x-user"}}),
+                false
+            )
+            .is_empty()
+        );
+        let out = run(
+            json!({"consistentHash": {"httpHeaderName": "x", "useSourceIp": true}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.consistentHash",
+            "only one of httpHeaderName, httpCookie",
+        );
+        let out = run(
+            json!({"consistentHash": {"httpCookie": {"ttl": "1x"}}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.consistentHash.httpCookie.name",
+            "name required for HttpCookie",
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.consistentHash.httpCookie.ttl",
+            "invalid duration",
+        );
     }
 
     #[test]
     fn deprecated_minimum_ring_size() {
-        let out = run(json!({"consistentHash": {"useSourceIp": true, "minimumRingSize": 1024}}), false);
+        let out = run(
+            json!({"consistentHash": {"useSourceIp": true, "minimumRingSize": 1024}}),
+            false,
+        );
         assert!(!out.has_errors());
-        has(&out, Severity::Warning, "lb.consistentHash.minimumRingSize", "MinimumRingSize is deprecated");
-        let out = run(json!({"consistentHash": {"minimumRingSize": 1024, "ringHash": {"minimumRingSize": 2}}}), false);
-        has(&out, Severity::Error, "lb.consistentHash.minimumRingSize", "only one of MinimumRingSize or Maglev/Ringhash");
-        let out = run(json!({"consistentHash": {"ringHash": {}, "maglev": {"tableSize": 65537}}}), false);
-        has(&out, Severity::Error, "lb.consistentHash", "only one of ringHash or maglev");
+        has(
+            &out,
+            Severity::Warning,
+            "lb.consistentHash.minimumRingSize",
+            "MinimumRingSize is deprecated",
+        );
+        let out = run(
+            json!({"consistentHash": {"minimumRingSize": 1024, "ringHash": {"minimumRingSize": 2}}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.consistentHash.minimumRingSize",
+            "only one of MinimumRingSize or Maglev/Ringhash",
+        );
+        let out = run(
+            json!({"consistentHash": {"ringHash": {}, "maglev": {"tableSize": 65537}}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.consistentHash",
+            "only one of ringHash or maglev",
+        );
     }
 
     #[test]
     fn maglev_table_size() {
-        assert!(run(json!({"consistentHash": {"maglev": {"tableSize": 65537}}}), false).is_empty());
+        assert!(
+            run(
+                json!({"consistentHash": {"maglev": {"tableSize": 65537}}}),
+                false
+            )
+            .is_empty()
+        );
         let p = "lb.consistentHash.maglev.tableSize";
         let out = run(json!({"consistentHash": {"maglev": {}}}), false);
         has(&out, Severity::Error, p, "tableSize must be set for maglev");
         assert_eq!(out.iter().count(), 1);
-        let out = run(json!({"consistentHash": {"maglev": {"tableSize": 65536}}}), false);
+        let out = run(
+            json!({"consistentHash": {"maglev": {"tableSize": 65536}}}),
+            false,
+        );
         has(&out, Severity::Error, p, "tableSize must be a prime number");
-        let out = run(json!({"consistentHash": {"maglev": {"tableSize": 5000011}}}), false);
-        has(&out, Severity::Error, p, "tableSize must be less than 5000011");
+        let out = run(
+            json!({"consistentHash": {"maglev": {"tableSize": 5000011}}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            p,
+            "tableSize must be less than 5000011",
+        );
         assert!(is_prime(1) && is_prime(2) && is_prime(3) && is_prime(5) && is_prime(4_999_999));
         assert!(!is_prime(0) && !is_prime(9) && !is_prime(25));
     }
 
     #[test]
     fn warmup() {
-        let out = run(json!({"warmup": {"minimumPercent": 101, "aggression": 0.5}}), false);
-        has(&out, Severity::Error, "lb.warmup.duration", "duration is required");
-        has(&out, Severity::Error, "lb.warmup.minimumPercent", "less than or equal to 100");
-        has(&out, Severity::Error, "lb.warmup.aggression", "greater than or equal to 1");
+        let out = run(
+            json!({"warmup": {"minimumPercent": 101, "aggression": 0.5}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.warmup.duration",
+            "duration is required",
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.warmup.minimumPercent",
+            "less than or equal to 100",
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.warmup.aggression",
+            "greater than or equal to 1",
+        );
         let out = run(json!({"warmup": {"duration": "0s"}}), false);
-        has(&out, Severity::Error, "lb.warmup.duration", "duration must be greater than 1ms");
+        has(
+            &out,
+            Severity::Error,
+            "lb.warmup.duration",
+            "duration must be greater than 1ms",
+        );
         let out = run(json!({"warmupDurationSecs": "ten"}), false);
-        has(&out, Severity::Error, "lb.warmupDurationSecs", "invalid duration");
+        has(
+            &out,
+            Severity::Error,
+            "lb.warmupDurationSecs",
+            "invalid duration",
+        );
         assert!(run(json!({"warmupDurationSecs": "10s"}), false).is_empty());
     }
 
     #[test]
     fn locality_distribute() {
-        let out = run(json!({"localityLbSetting": {"distribute": [{"from": "a/*", "to": {"b/*": 50}}]}}), false);
-        has(&out, Severity::Error, "lb.localityLbSetting.distribute[0].to", "total locality weight 50 != 100");
-        let out = run(json!({"localityLbSetting": {"distribute": [{"from": "a/*", "to": {"b/*": 0, "c": 100}}]}}), false);
-        has(&out, Severity::Error, "lb.localityLbSetting.distribute[0].to.b/*", "locality weight must be in range [1, 100]");
-        let out = run(json!({"localityLbSetting": {"distribute": [{"from": "a/*", "to": {"b": 50, "b/z": 50}}]}}), false);
-        has(&out, Severity::Error, "lb.localityLbSetting.distribute[0].to", "locality b/z overlap with previous specified ones");
-        let out = run(json!({"localityLbSetting": {"distribute": [
-            {"from": "a/*/x", "to": {"b": 100}}
-        ]}}), false);
-        has(&out, Severity::Error, "lb.localityLbSetting.distribute", "wildcard '*' number can not exceed 1 and must be in the end");
-        let out = run(json!({"localityLbSetting": {"distribute": [{"from": "a//c", "to": {"b": 100}}]}}), false);
-        has(&out, Severity::Error, "lb.localityLbSetting.distribute", "must not contain empty region/zone/subzone info");
+        let out = run(
+            json!({"localityLbSetting": {"distribute": [{"from": "a/*", "to": {"b/*": 50}}]}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.distribute[0].to",
+            "total locality weight 50 != 100",
+        );
+        let out = run(
+            json!({"localityLbSetting": {"distribute": [{"from": "a/*", "to": {"b/*": 0, "c": 100}}]}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.distribute[0].to.b/*",
+            "locality weight must be in range [1, 100]",
+        );
+        let out = run(
+            json!({"localityLbSetting": {"distribute": [{"from": "a/*", "to": {"b": 50, "b/z": 50}}]}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.distribute[0].to",
+            "locality b/z overlap with previous specified ones",
+        );
+        let out = run(
+            json!({"localityLbSetting": {"distribute": [
+                {"from": "a/*/x", "to": {"b": 100}}
+            ]}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.distribute",
+            "wildcard '*' number can not exceed 1 and must be in the end",
+        );
+        let out = run(
+            json!({"localityLbSetting": {"distribute": [{"from": "a//c", "to": {"b": 100}}]}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.distribute",
+            "must not contain empty region/zone/subzone info",
+        );
     }
 
     #[test]
@@ -358,18 +570,65 @@ mod tests {
         assert!(run(ok.clone(), true).is_empty());
         let out = run(ok, false);
         assert!(!out.has_errors());
-        has(&out, Severity::Warning, "lb.localityLbSetting", "outlier detection policy must be provided for failover");
-        let out = run(json!({"localityLbSetting": {"failover": [{"from": "a/z", "to": "a/z"}, {"from": "*", "to": "b"}]}}), true);
-        has(&out, Severity::Error, "lb.localityLbSetting.failover[0]", "must specify different regions");
-        has(&out, Severity::Error, "lb.localityLbSetting.failover[0]", "locality lb failover only specify region");
-        has(&out, Severity::Error, "lb.localityLbSetting.failover[1]", "should not contain '*' wildcard");
-        let out = run(json!({"localityLbSetting": {
-            "failover": [{"from": "a", "to": "b"}], "distribute": [{"from": "a", "to": {"b": 100}}]}}), true);
-        has(&out, Severity::Error, "lb.localityLbSetting", "can not simultaneously specify 'distribute' and 'failover'");
-        let out = run(json!({"localityLbSetting": {
-            "failover": [{"from": "a", "to": "b"}], "failoverPriority": ["x", "topology.kubernetes.io/zone"]}}), true);
-        has(&out, Severity::Error, "lb.localityLbSetting.failoverPriority[1]", "topology label 'topology.kubernetes.io/zone'");
-        let out = run(json!({"localityLbSetting": {"failoverPriority": ["topology.istio.io/network"]}}), false);
-        has(&out, Severity::Warning, "lb.localityLbSetting", "outlier detection policy must be provided");
+        has(
+            &out,
+            Severity::Warning,
+            "lb.localityLbSetting",
+            "outlier detection policy must be provided for failover",
+        );
+        let out = run(
+            json!({"localityLbSetting": {"failover": [{"from": "a/z", "to": "a/z"}, {"from": "*", "to": "b"}]}}),
+            true,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.failover[0]",
+            "must specify different regions",
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.failover[0]",
+            "locality lb failover only specify region",
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.failover[1]",
+            "should not contain '*' wildcard",
+        );
+        let out = run(
+            json!({"localityLbSetting": {
+            "failover": [{"from": "a", "to": "b"}], "distribute": [{"from": "a", "to": {"b": 100}}]}}),
+            true,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting",
+            "can not simultaneously specify 'distribute' and 'failover'",
+        );
+        let out = run(
+            json!({"localityLbSetting": {
+            "failover": [{"from": "a", "to": "b"}], "failoverPriority": ["x", "topology.kubernetes.io/zone"]}}),
+            true,
+        );
+        has(
+            &out,
+            Severity::Error,
+            "lb.localityLbSetting.failoverPriority[1]",
+            "topology label 'topology.kubernetes.io/zone'",
+        );
+        let out = run(
+            json!({"localityLbSetting": {"failoverPriority": ["topology.istio.io/network"]}}),
+            false,
+        );
+        has(
+            &out,
+            Severity::Warning,
+            "lb.localityLbSetting",
+            "outlier detection policy must be provided",
+        );
     }
 }

@@ -1,6 +1,5 @@
-//! AuthorizationPolicy validation (Istio's `ValidateAuthorizationPolicy` and the helpers in
-//! `pkg/config/security`): action and provider, the `rules` list, and each rule's `from`
-//! sources, `to` operations and `when` conditions.
+//! AuthorizationPolicy validation (Istio's `ValidateAuthorizationPolicy`): action and provider,
+//! the `rules` list, and each rule's `from` sources, `to` operations and `when` conditions.
 //!
 //! Every error is prefixed `invalid policy NAME.NAMESPACE: ` as Istio does; warnings are not.
 //! Deliberate differences from Istio:
@@ -14,9 +13,8 @@
 //! * `from: []` and `to: []` are errors. Istio has the check, but it never fires because Go
 //!   decodes an empty list as a missing one.
 
-use std::net::{IpAddr, Ipv6Addr};
-
 use super::check_selector_and_targets;
+use super::values::{Values, attribute_kind, check_values};
 use crate::diagnostic::{FieldPath, Findings, Severity};
 use crate::model::{
     AuthorizationAction, AuthorizationPolicy, Condition, Operation, Rule, RuleFrom, RuleTo, Source,
@@ -32,29 +30,27 @@ const DENY_HTTP_ONLY: &str = "configured AuthorizationPolicy will deny all traff
 const MEANINGLESS: &str = "without `rules` is meaningless as it will never be triggered, add an \
      empty rule `{}` if you want it be triggered for every request";
 
-/// What the values of a list (or of a `when` key) must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Values {
-    /// Anything non-empty.
-    Plain,
-    /// An address or CIDR block (`security.ValidateIPs`).
-    Ip,
-    /// A port in `0..=65535` (`security.ValidatePorts`).
-    Port,
-    /// A path, possibly a `{*}`/`{**}` template (`security.CheckValidPathTemplate`).
-    Path,
-    /// `sa` or `ns/sa`, at most 16 of them (`security.CheckServiceAccount`).
-    ServiceAccount,
-}
-
 /// One list field: its YAML name, its Go name (used in Istio's messages), values and rule.
 type Field<'a> = (&'static str, &'static str, &'a [String], Values);
 
-pub fn check_authorization_policy(ap: &AuthorizationPolicy, meta: &ObjectMeta, path: &FieldPath, out: &mut Findings) {
+/// Validates an AuthorizationPolicy; `meta` names the policy in messages and carries the
+/// dry-run annotation.
+pub fn check_authorization_policy(
+    ap: &AuthorizationPolicy,
+    meta: &ObjectMeta,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
     let action = ap.action.unwrap_or(AuthorizationAction::Allow);
     check_dry_run(action, meta, out);
     let mut found = Findings::default();
-    check_selector_and_targets(&mut found, path, ap.selector.as_ref(), ap.target_ref.as_ref(), &ap.target_refs);
+    check_selector_and_targets(
+        &mut found,
+        path,
+        ap.selector.as_ref(),
+        ap.target_ref.as_ref(),
+        &ap.target_refs,
+    );
     check_action(ap, action, path, &mut found);
     let rules = path.field("rules");
     for (i, rule) in ap.rules.iter().flatten().enumerate() {
@@ -79,6 +75,7 @@ fn action_name(action: AuthorizationAction) -> &'static str {
 }
 
 /// `validateMetadata` for the dry-run annotation: a Go boolean, and only on ALLOW or DENY.
+/// (The annotation on other kinds is a generic metadata check, not done here.)
 fn check_dry_run(action: AuthorizationAction, meta: &ObjectMeta, out: &mut Findings) {
     let Some(value) = meta.annotations.get(DRY_RUN) else {
         return;
@@ -109,22 +106,40 @@ fn check_dry_run(action: AuthorizationAction, meta: &ObjectMeta, out: &mut Findi
 
 /// The policy-level checks: CUSTOM needs rules and a provider, only CUSTOM may have one, and
 /// DENY needs rules. An empty `rules` list counts as missing, as Go decodes it that way.
-fn check_action(ap: &AuthorizationPolicy, action: AuthorizationAction, path: &FieldPath, out: &mut Findings) {
+fn check_action(
+    ap: &AuthorizationPolicy,
+    action: AuthorizationAction,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
     let no_rules = ap.rules.as_ref().is_none_or(Vec::is_empty);
     let rules = path.field("rules");
     let provider = path.field("provider");
     match action {
-        AuthorizationAction::Custom if no_rules => out.error(&rules, format!("CUSTOM action {MEANINGLESS}")),
+        AuthorizationAction::Custom if no_rules => {
+            out.error(&rules, format!("CUSTOM action {MEANINGLESS}"))
+        }
         AuthorizationAction::Custom => {
-            let name = ap.provider.as_ref().and_then(|p| p.name.as_deref()).unwrap_or_default();
+            let name = ap
+                .provider
+                .as_ref()
+                .and_then(|p| p.name.as_deref())
+                .unwrap_or_default();
             if name.is_empty() {
-                let at = if ap.provider.is_some() { provider.field("name") } else { provider };
+                let at = if ap.provider.is_some() {
+                    provider.field("name")
+                } else {
+                    provider
+                };
                 out.error(&at, "`provider.name` must not be empty");
             }
         }
         _ if ap.provider.is_some() => out.error(
             &provider,
-            format!("`provider` must not be with non CUSTOM action, found {}", action_name(action)),
+            format!(
+                "`provider` must not be with non CUSTOM action, found {}",
+                action_name(action)
+            ),
         ),
         _ => {}
     }
@@ -134,8 +149,15 @@ fn check_action(ap: &AuthorizationPolicy, action: AuthorizationAction, path: &Fi
 }
 
 /// One rule; with DENY, also warns when the rule only uses HTTP attributes.
-fn check_rule(rule: &Rule, i: usize, action: AuthorizationAction, path: &FieldPath, out: &mut Findings) {
-    let (from_exists, tcp_in_from) = check_from(rule.from.as_deref(), i, action, &path.field("from"), out);
+fn check_rule(
+    rule: &Rule,
+    i: usize,
+    action: AuthorizationAction,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
+    let (from_exists, tcp_in_from) =
+        check_from(rule.from.as_deref(), i, action, &path.field("from"), out);
     let (to_exists, tcp_in_to) = check_to(rule.to.as_deref(), i, &path.field("to"), out);
     let when = path.field("when");
     for (j, condition) in rule.when.iter().flatten().enumerate() {
@@ -151,11 +173,27 @@ fn list(values: &Option<Vec<String>>) -> &[String] {
     values.as_deref().unwrap_or_default()
 }
 
+fn field<'a>(
+    json: &'static str,
+    go: &'static str,
+    values: &'a Option<Vec<String>>,
+    kind: Values,
+) -> Field<'a> {
+    (json, go, list(values), kind)
+}
+
 /// Returns whether any source is set and whether any uses a TCP (non-HTTP) attribute.
-fn check_from(from: Option<&[RuleFrom]>, i: usize, action: AuthorizationAction, path: &FieldPath, out: &mut Findings) -> (bool, bool) {
+fn check_from(
+    from: Option<&[RuleFrom]>,
+    i: usize,
+    action: AuthorizationAction,
+    path: &FieldPath,
+    out: &mut Findings,
+) -> (bool, bool) {
     let Some(from) = from else {
         return (false, false);
     };
+    // Istio cannot see `from: []` (Go decodes it as absent); we reject it, see the module docs.
     if from.is_empty() {
         out.error(path, format!("`from` must not be empty, found at rule {i}"));
     }
@@ -163,7 +201,10 @@ fn check_from(from: Option<&[RuleFrom]>, i: usize, action: AuthorizationAction, 
     for (k, entry) in from.iter().enumerate() {
         let p = path.index(k).field("source");
         match &entry.source {
-            None => out.error(&p, format!("`from.source` must not be nil, found at rule {i}")),
+            None => out.error(
+                &p,
+                format!("`from.source` must not be nil, found at rule {i}"),
+            ),
             Some(source) => {
                 exists = true;
                 tcp |= check_source(source, i, action, &p, out);
@@ -173,59 +214,89 @@ fn check_from(from: Option<&[RuleFrom]>, i: usize, action: AuthorizationAction, 
     (exists, tcp)
 }
 
+#[rustfmt::skip]
 fn source_fields(s: &Source) -> [Field<'_>; 12] {
+    use Values as V;
     [
-        ("principals", "Principals", list(&s.principals), Values::Plain),
-        ("notPrincipals", "NotPrincipals", list(&s.not_principals), Values::Plain),
-        ("requestPrincipals", "RequestPrincipals", list(&s.request_principals), Values::Plain),
-        ("notRequestPrincipals", "NotRequestPrincipals", list(&s.not_request_principals), Values::Plain),
-        ("namespaces", "Namespaces", list(&s.namespaces), Values::Plain),
-        ("notNamespaces", "NotNamespaces", list(&s.not_namespaces), Values::Plain),
-        ("ipBlocks", "IpBlocks", list(&s.ip_blocks), Values::Ip),
-        ("notIpBlocks", "NotIpBlocks", list(&s.not_ip_blocks), Values::Ip),
-        ("remoteIpBlocks", "RemoteIpBlocks", list(&s.remote_ip_blocks), Values::Ip),
-        ("notRemoteIpBlocks", "NotRemoteIpBlocks", list(&s.not_remote_ip_blocks), Values::Ip),
-        ("serviceAccounts", "ServiceAccounts", list(&s.service_accounts), Values::ServiceAccount),
-        ("notServiceAccounts", "NotServiceAccounts", list(&s.not_service_accounts), Values::ServiceAccount),
+        field("principals", "Principals", &s.principals, V::Plain),
+        field("notPrincipals", "NotPrincipals", &s.not_principals, V::Plain),
+        field("requestPrincipals", "RequestPrincipals", &s.request_principals, V::Plain),
+        field("notRequestPrincipals", "NotRequestPrincipals", &s.not_request_principals, V::Plain),
+        field("namespaces", "Namespaces", &s.namespaces, V::Plain),
+        field("notNamespaces", "NotNamespaces", &s.not_namespaces, V::Plain),
+        field("ipBlocks", "IpBlocks", &s.ip_blocks, V::Ip),
+        field("notIpBlocks", "NotIpBlocks", &s.not_ip_blocks, V::Ip),
+        field("remoteIpBlocks", "RemoteIpBlocks", &s.remote_ip_blocks, V::Ip),
+        field("notRemoteIpBlocks", "NotRemoteIpBlocks", &s.not_remote_ip_blocks, V::Ip),
+        field("serviceAccounts", "ServiceAccounts", &s.service_accounts, V::ServiceAccount),
+        field("notServiceAccounts", "NotServiceAccounts", &s.not_service_accounts, V::ServiceAccount),
     ]
 }
 
 /// One `from[].source`; returns whether it uses a TCP attribute (anything but request principals).
-fn check_source(source: &Source, i: usize, action: AuthorizationAction, path: &FieldPath, out: &mut Findings) -> bool {
+fn check_source(
+    source: &Source,
+    i: usize,
+    action: AuthorizationAction,
+    path: &FieldPath,
+    out: &mut Findings,
+) -> bool {
     let fields = source_fields(source);
-    let any_set = |names: &[&str]| fields.iter().any(|(json, _, v, _)| names.contains(json) && !v.is_empty());
+    let any_set = |names: &[&str]| {
+        fields
+            .iter()
+            .any(|(json, _, v, _)| names.contains(json) && !v.is_empty())
+    };
     if any_set(&["principals", "notPrincipals", "namespaces", "notNamespaces"])
         && any_set(&["serviceAccounts", "notServiceAccounts"])
     {
-        out.error(path, format!("cannot set serviceAccounts with namespaces or principals, found at rule {i}"));
+        out.error(
+            path,
+            format!("cannot set serviceAccounts with namespaces or principals, found at rule {i}"),
+        );
     }
     if fields.iter().all(|(_, _, v, _)| v.is_empty()) {
-        out.error(path, format!("`from.source` must not be empty, found at rule {i}"));
+        out.error(
+            path,
+            format!("`from.source` must not be empty, found at rule {i}"),
+        );
     }
     for (json, go, values, kind) in &fields {
         let p = path.field(json);
         // CUSTOM supports only the IP attributes of a source.
         if action == AuthorizationAction::Custom && *kind != Values::Ip && !values.is_empty() {
-            out.error(&p, format!("From.{go} is currently not supported with CUSTOM action"));
+            out.error(
+                &p,
+                format!("From.{go} is currently not supported with CUSTOM action"),
+            );
         }
         check_values(out, &p, go, *kind, values, "");
     }
     any_set(&[
-        "principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks",
-        "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts",
+        "principals",
+        "notPrincipals",
+        "namespaces",
+        "notNamespaces",
+        "ipBlocks",
+        "notIpBlocks",
+        "remoteIpBlocks",
+        "notRemoteIpBlocks",
+        "serviceAccounts",
+        "notServiceAccounts",
     ])
 }
 
 fn operation_fields(o: &Operation) -> [Field<'_>; 8] {
+    use Values as V;
     [
-        ("hosts", "Hosts", list(&o.hosts), Values::Plain),
-        ("notHosts", "NotHosts", list(&o.not_hosts), Values::Plain),
-        ("ports", "Ports", list(&o.ports), Values::Port),
-        ("notPorts", "NotPorts", list(&o.not_ports), Values::Port),
-        ("methods", "Methods", list(&o.methods), Values::Plain),
-        ("notMethods", "NotMethods", list(&o.not_methods), Values::Plain),
-        ("paths", "Paths", list(&o.paths), Values::Path),
-        ("notPaths", "NotPaths", list(&o.not_paths), Values::Path),
+        field("hosts", "Hosts", &o.hosts, V::Plain),
+        field("notHosts", "NotHosts", &o.not_hosts, V::Plain),
+        field("ports", "Ports", &o.ports, V::Port),
+        field("notPorts", "NotPorts", &o.not_ports, V::Port),
+        field("methods", "Methods", &o.methods, V::Plain),
+        field("notMethods", "NotMethods", &o.not_methods, V::Plain),
+        field("paths", "Paths", &o.paths, V::Path),
+        field("notPaths", "NotPaths", &o.not_paths, V::Path),
     ]
 }
 
@@ -241,13 +312,19 @@ fn check_to(to: Option<&[RuleTo]>, i: usize, path: &FieldPath, out: &mut Finding
     for (k, entry) in to.iter().enumerate() {
         let p = path.index(k).field("operation");
         let Some(op) = &entry.operation else {
-            out.error(&p, format!("`to.operation` must not be nil, found at rule {i}"));
+            out.error(
+                &p,
+                format!("`to.operation` must not be nil, found at rule {i}"),
+            );
             continue;
         };
         exists = true;
         let fields = operation_fields(op);
         if fields.iter().all(|(_, _, v, _)| v.is_empty()) {
-            out.error(&p, format!("`to.operation` must not be empty, found at rule {i}"));
+            out.error(
+                &p,
+                format!("`to.operation` must not be empty, found at rule {i}"),
+            );
         }
         for (json, go, values, kind) in &fields {
             check_values(out, &p.field(json), go, *kind, values, "");
@@ -258,21 +335,34 @@ fn check_to(to: Option<&[RuleTo]>, i: usize, path: &FieldPath, out: &mut Finding
 }
 
 /// One `when` condition: a known key, some values, and values of the key's type.
-fn check_condition(c: &Condition, action: AuthorizationAction, path: &FieldPath, out: &mut Findings) {
+fn check_condition(
+    c: &Condition,
+    action: AuthorizationAction,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
     let key = c.key.as_str();
     let key_path = path.field("key");
     if key.is_empty() {
         out.error(&key_path, "`key` must not be empty");
         return;
     }
-    let custom_unsupported = matches!(key, "source.namespace" | "source.serviceAccount" | "source.principal")
-        || key.starts_with("request.auth.");
+    let custom_unsupported = matches!(
+        key,
+        "source.namespace" | "source.serviceAccount" | "source.principal"
+    ) || key.starts_with("request.auth.");
     if action == AuthorizationAction::Custom && custom_unsupported {
-        out.error(&key_path, format!("{key} is currently not supported with CUSTOM action"));
+        out.error(
+            &key_path,
+            format!("{key} is currently not supported with CUSTOM action"),
+        );
     }
     let (values, not_values) = (list(&c.values), list(&c.not_values));
     if values.is_empty() && not_values.is_empty() {
-        out.error(path, format!("at least one of `values` or `notValues` must be set for key {key}"));
+        out.error(
+            path,
+            format!("at least one of `values` or `notValues` must be set for key {key}"),
+        );
         return;
     }
     let kind = attribute_kind(key).unwrap_or_else(|e| {
@@ -282,155 +372,14 @@ fn check_condition(c: &Condition, action: AuthorizationAction, path: &FieldPath,
     let prefix = format!("invalid `value` for `key` {key}: ");
     check_values(out, &path.field("values"), key, kind, values, &prefix);
     let prefix = format!("invalid `notValue` for `key` {key}: ");
-    check_values(out, &path.field("notValues"), key, kind, not_values, &prefix);
-}
-
-/// `security.ValidateAttribute`'s key switch: which values a `when` key takes, or why the key
-/// is rejected.
-fn attribute_kind(key: &str) -> Result<Values, String> {
-    let map = |k: &str| map_key(k).map(|()| Values::Plain);
-    if key.starts_with("request.headers") || key.starts_with("request.experimental.inline.headers") {
-        return map(key);
-    }
-    match key {
-        "source.ip" | "remote.ip" | "destination.ip" => Ok(Values::Ip),
-        "destination.port" => Ok(Values::Port),
-        "source.serviceAccount" => Ok(Values::ServiceAccount),
-        "source.namespace" | "source.principal" | "request.auth.principal" | "request.auth.audiences"
-        | "request.auth.presenter" | "connection.sni" => Ok(Values::Plain),
-        "destination.namespace" => Err(format!("attribute {key} is replaced by the metadata.namespace")),
-        "destination.name" | "destination.user" => Err(format!("deprecated attribute {key}: only supported in v1alpha1")),
-        _ if key.starts_with("request.auth.claims") || key.starts_with("experimental.envoy.filters.") => map(key),
-        _ if key.starts_with("destination.labels") => Err(format!("attribute {key} is replaced by the workload selector")),
-        _ => Err(format!("unknown attribute: {key}")),
-    }
-}
-
-/// `validateMapKey`: `name[entry]` with a non-empty entry.
-fn map_key(key: &str) -> Result<(), String> {
-    match key.find('[') {
-        Some(open) if key.ends_with(']') && open > 0 && open + 2 < key.len() => Ok(()),
-        _ => Err(format!("bad key ({key}): should have format a[b]")),
-    }
-}
-
-/// Checks every value of one list. `name` is what "found in %s" messages say (the Go field
-/// name, or the `when` key), `prefix` what each message starts with.
-fn check_values(out: &mut Findings, path: &FieldPath, name: &str, kind: Values, values: &[String], prefix: &str) {
-    if kind == Values::ServiceAccount && values.len() > 16 {
-        out.error(path, format!("{prefix}may not have more than 16 values"));
-        return;
-    }
-    for (j, value) in values.iter().enumerate() {
-        let result = if value.is_empty() {
-            Err(format!("empty value not allowed, found in {name}"))
-        } else {
-            match kind {
-                Values::Plain => Ok(()),
-                Values::Ip => ip_or_cidr(value),
-                Values::Port => port(value),
-                Values::Path => path_template(value, name),
-                Values::ServiceAccount => service_account(value, name),
-            }
-        };
-        if let Err(e) = result {
-            out.error(path.index(j), format!("{prefix}{e}"));
-        }
-    }
-}
-
-/// `security.ValidateIPs` for one value: with a `/`, Go's `netip.ParsePrefix`, otherwise
-/// `netip.ParseAddr` (which, unlike Rust, accepts an IPv6 zone such as `fe80::1%eth0`).
-fn ip_or_cidr(value: &str) -> Result<(), String> {
-    if value.contains('/') {
-        return prefix(value).map_err(|e| format!("bad CIDR range ({value}): netip.ParsePrefix({value:?}): {e}"));
-    }
-    let ok = match value.split_once('%') {
-        Some((addr, zone)) => !zone.is_empty() && addr.parse::<Ipv6Addr>().is_ok(),
-        None => value.parse::<IpAddr>().is_ok(),
-    };
-    if ok { Ok(()) } else { Err(format!("bad IP address ({value})")) }
-}
-
-/// `netip.ParsePrefix`: an address without zone, then a prefix length without sign or leading
-/// zeros that fits the address family. Host bits may be set.
-fn prefix(value: &str) -> Result<(), String> {
-    let (addr, bits) = value.rsplit_once('/').unwrap_or((value, ""));
-    if addr.contains('%') {
-        return Err("IPv6 zones cannot be present in a prefix".to_string());
-    }
-    let Ok(ip) = addr.parse::<IpAddr>() else {
-        return Err(format!("ParseAddr({addr:?}): unable to parse IP"));
-    };
-    let well_formed = bits == "0" || (bits.starts_with(|c: char| ('1'..='9').contains(&c)) && bits.bytes().all(|b| b.is_ascii_digit()));
-    let Some(bits) = bits.parse::<u32>().ok().filter(|_| well_formed) else {
-        return Err(format!("bad bits after slash: {bits:?}"));
-    };
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    if bits > max {
-        return Err("prefix length out of range".to_string());
-    }
-    Ok(())
-}
-
-/// `security.ValidatePorts` for one value: `strconv.ParseUint(v, 10, 32)` and at most 65535
-/// (0 is accepted, as in Istio).
-fn port(value: &str) -> Result<(), String> {
-    if !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("bad port ({value}): strconv.ParseUint: parsing {value:?}: invalid syntax"));
-    }
-    match value.parse::<u32>() {
-        Ok(p) if p <= 65535 => Ok(()),
-        Ok(_) => Err(format!("bad port ({value}): port must be in the range 0..65535")),
-        Err(_) => Err(format!("bad port ({value}): strconv.ParseUint: parsing {value:?}: value out of range")),
-    }
-}
-
-/// `security.CheckServiceAccount` for one (non-empty) value: `sa` or `ns/sa`, no wildcard.
-fn service_account(value: &str, name: &str) -> Result<(), String> {
-    let format = "expected format 'serviceAccount' or 'namespace/serviceAccount', found";
-    if value.contains('*') {
-        return Err(format!("wildcard not allowed, found in {name}"));
-    }
-    if value.matches('/').count() > 1 {
-        return Err(format!("{format} {value:?} in {name}"));
-    }
-    if value.len() > 320 {
-        return Err(format!("value cannot exceed 320 characters, found {value:?} in {name}"));
-    }
-    match value.split_once('/') {
-        Some(("", _)) => Err(format!("{format} empty namespace {value:?} in {name}")),
-        Some((_, "")) => Err(format!("{format} empty serviceAccount {value:?} in {name}")),
-        _ => Ok(()),
-    }
-}
-
-/// `security.CheckValidPathTemplate` for one path: `{*}` and a final `{**}` are the only
-/// templates, and a templated path's literal segments must be URI path characters.
-fn path_template(path: &str, name: &str) -> Result<(), String> {
-    let templated = path.contains("{*}") || path.contains("{**}");
-    let trimmed = path.trim_matches('/');
-    let bad = |why: String| Err(format!("invalid or unsupported path {trimmed}, found in {name}. {why}"));
-    let mut match_any_seen = false;
-    for glob in trimmed.split('/') {
-        match glob {
-            "{*}" | "{**}" if match_any_seen => return bad("{**} is not the last operator".to_string()),
-            "{*}" => continue,
-            "{**}" => {
-                match_any_seen = true;
-                continue;
-            }
-            _ => {}
-        }
-        if glob.contains(['{', '}']) {
-            return bad("Contains '{' or '}' beyond a supported path template".to_string());
-        }
-        let literal = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@=".contains(&b);
-        if templated && (glob.is_empty() || !glob.bytes().all(literal)) {
-            return bad(format!("Contains segment {glob} with invalid string literal"));
-        }
-    }
-    Ok(())
+    check_values(
+        out,
+        &path.field("notValues"),
+        key,
+        kind,
+        not_values,
+        &prefix,
+    );
 }
 
 #[cfg(test)]
@@ -476,7 +425,11 @@ mod tests {
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].0, field);
         assert!(e[0].1.starts_with(PREFIX), "{}", e[0].1);
-        assert!(e[0].1.contains(part), "{:?} does not contain {part:?}", e[0].1);
+        assert!(
+            e[0].1.contains(part),
+            "{:?} does not contain {part:?}",
+            e[0].1
+        );
     }
 
     fn rule_from(source: serde_json::Value) -> serde_json::Value {
@@ -504,7 +457,10 @@ mod tests {
         assert!(run(seed).is_empty());
         assert!(run(json!({})).is_empty(), "allow-nothing");
         assert!(run(json!({"rules": [{}]})).is_empty(), "allow-all");
-        assert!(run(json!({"action": "DENY", "rules": [{}]})).is_empty(), "deny-all");
+        assert!(
+            run(json!({"action": "DENY", "rules": [{}]})).is_empty(),
+            "deny-all"
+        );
         assert!(run(json!({"action": "AUDIT"})).is_empty());
         assert!(run(json!({"action": "ALLOW", "rules": []})).is_empty());
     }
@@ -549,24 +505,52 @@ mod tests {
     #[test]
     fn deny_without_rules_is_an_error() {
         let msg = "DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request";
-        for spec in [json!({"action": "DENY"}), json!({"action": "DENY", "rules": []})] {
+        for spec in [
+            json!({"action": "DENY"}),
+            json!({"action": "DENY", "rules": []}),
+        ] {
             let f = run(spec);
-            assert_eq!(errors(&f), [("spec.rules", format!("{PREFIX}{msg}").as_str())]);
+            assert_eq!(
+                errors(&f),
+                [("spec.rules", format!("{PREFIX}{msg}").as_str())]
+            );
         }
     }
 
     #[test]
     fn custom_needs_rules_and_a_provider() {
-        assert_one_error(json!({"action": "CUSTOM", "provider": {"name": "ext"}}), "spec.rules", "CUSTOM action without `rules` is meaningless");
-        assert_one_error(json!({"action": "CUSTOM", "rules": [{}]}), "spec.provider", "`provider.name` must not be empty");
-        assert_one_error(json!({"action": "CUSTOM", "provider": {}, "rules": [{}]}), "spec.provider.name", "`provider.name` must not be empty");
-        assert_one_error(json!({"action": "CUSTOM", "provider": {"name": ""}, "rules": [{}]}), "spec.provider.name", "`provider.name` must not be empty");
-        assert!(run(json!({"action": "CUSTOM", "provider": {"name": "ext"}, "rules": [{}]})).is_empty());
+        assert_one_error(
+            json!({"action": "CUSTOM", "provider": {"name": "ext"}}),
+            "spec.rules",
+            "CUSTOM action without `rules` is meaningless",
+        );
+        assert_one_error(
+            json!({"action": "CUSTOM", "rules": [{}]}),
+            "spec.provider",
+            "`provider.name` must not be empty",
+        );
+        assert_one_error(
+            json!({"action": "CUSTOM", "provider": {}, "rules": [{}]}),
+            "spec.provider.name",
+            "`provider.name` must not be empty",
+        );
+        assert_one_error(
+            json!({"action": "CUSTOM", "provider": {"name": ""}, "rules": [{}]}),
+            "spec.provider.name",
+            "`provider.name` must not be empty",
+        );
+        assert!(
+            run(json!({"action": "CUSTOM", "provider": {"name": "ext"}, "rules": [{}]})).is_empty()
+        );
     }
 
     #[test]
     fn provider_only_with_custom() {
-        assert_one_error(json!({"provider": {"name": "ext"}}), "spec.provider", "`provider` must not be with non CUSTOM action, found ALLOW");
+        assert_one_error(
+            json!({"provider": {"name": "ext"}}),
+            "spec.provider",
+            "`provider` must not be with non CUSTOM action, found ALLOW",
+        );
         assert_one_error(
             json!({"action": "AUDIT", "provider": {"name": "ext"}}),
             "spec.provider",
@@ -589,30 +573,74 @@ mod tests {
         }));
         let e = errors(&f);
         let src = "spec.rules[0].from[0].source";
-        assert!(e.contains(&(&format!("{src}.namespaces"), &format!("{PREFIX}From.Namespaces is currently not supported with CUSTOM action"))));
-        assert!(e.contains(&(&format!("{src}.requestPrincipals"), &format!("{PREFIX}From.RequestPrincipals is currently not supported with CUSTOM action"))));
-        assert!(e.contains(&("spec.rules[0].when[0].key", &format!("{PREFIX}source.principal is currently not supported with CUSTOM action"))));
-        assert!(e.contains(&("spec.rules[0].when[1].key", &format!("{PREFIX}request.auth.claims[iss] is currently not supported with CUSTOM action"))));
+        assert!(e.contains(&(
+            &format!("{src}.namespaces"),
+            &format!("{PREFIX}From.Namespaces is currently not supported with CUSTOM action")
+        )));
+        assert!(e.contains(&(
+            &format!("{src}.requestPrincipals"),
+            &format!(
+                "{PREFIX}From.RequestPrincipals is currently not supported with CUSTOM action"
+            )
+        )));
+        assert!(e.contains(&(
+            "spec.rules[0].when[0].key",
+            &format!("{PREFIX}source.principal is currently not supported with CUSTOM action")
+        )));
+        assert!(e.contains(&(
+            "spec.rules[0].when[1].key",
+            &format!(
+                "{PREFIX}request.auth.claims[iss] is currently not supported with CUSTOM action"
+            )
+        )));
         assert_eq!(e.len(), 4, "{e:?}");
     }
 
     #[test]
     fn empty_from_and_to_lists_are_errors() {
-        assert_one_error(json!({"rules": [{"from": []}]}), "spec.rules[0].from", "`from` must not be empty, found at rule 0");
-        assert_one_error(json!({"rules": [{}, {"to": []}]}), "spec.rules[1].to", "`to` must not be empty, found at rule 1");
+        assert_one_error(
+            json!({"rules": [{"from": []}]}),
+            "spec.rules[0].from",
+            "`from` must not be empty, found at rule 0",
+        );
+        assert_one_error(
+            json!({"rules": [{}, {"to": []}]}),
+            "spec.rules[1].to",
+            "`to` must not be empty, found at rule 1",
+        );
     }
 
     #[test]
     fn from_needs_a_non_empty_source() {
-        assert_one_error(json!({"rules": [{"from": [{}]}]}), "spec.rules[0].from[0].source", "`from.source` must not be nil, found at rule 0");
-        assert_one_error(rule_from(json!({})), "spec.rules[0].from[0].source", "`from.source` must not be empty, found at rule 0");
-        assert_one_error(rule_from(json!({"principals": []})), "spec.rules[0].from[0].source", "`from.source` must not be empty");
+        assert_one_error(
+            json!({"rules": [{"from": [{}]}]}),
+            "spec.rules[0].from[0].source",
+            "`from.source` must not be nil, found at rule 0",
+        );
+        assert_one_error(
+            rule_from(json!({})),
+            "spec.rules[0].from[0].source",
+            "`from.source` must not be empty, found at rule 0",
+        );
+        assert_one_error(
+            rule_from(json!({"principals": []})),
+            "spec.rules[0].from[0].source",
+            "`from.source` must not be empty",
+        );
     }
 
     #[test]
     fn to_needs_a_non_empty_operation() {
-        assert_one_error(json!({"rules": [{"to": [{}]}]}), "spec.rules[0].to[0].operation", "`to.operation` must not be nil, found at rule 0");
-        assert_one_error(rule_to(json!({})), "spec.rules[0].to[0].operation", "`to.operation` must not be empty, found at rule 0");
+        assert_one_error(
+            json!({"rules": [{"to": [{}]}]}),
+            "spec.rules[0].to[0].operation",
+            "`to.operation` must not be nil, found at rule 0",
+        );
+        assert_one_error(
+            rule_to(json!({})),
+            "spec.rules[0].to[0].operation",
+            "`to.operation` must not be empty, found at rule 0",
+        );
     }
 
     #[test]
@@ -622,7 +650,12 @@ mod tests {
             "spec.rules[0].from[0].source",
             "cannot set serviceAccounts with namespaces or principals, found at rule 0",
         );
-        assert!(run(rule_from(json!({"serviceAccounts": ["ns/sa"], "ipBlocks": ["1.2.3.4"]}))).is_empty());
+        assert!(
+            run(rule_from(
+                json!({"serviceAccounts": ["ns/sa"], "ipBlocks": ["1.2.3.4"]})
+            ))
+            .is_empty()
+        );
     }
 
     #[test]
@@ -630,18 +663,36 @@ mod tests {
         let p = "spec.rules[0].from[0].source.serviceAccounts";
         let cases = [
             ("a*", "wildcard not allowed, found in ServiceAccounts"),
-            ("a/b/c", "expected format 'serviceAccount' or 'namespace/serviceAccount', found \"a/b/c\" in ServiceAccounts"),
+            (
+                "a/b/c",
+                "expected format 'serviceAccount' or 'namespace/serviceAccount', found \"a/b/c\" in ServiceAccounts",
+            ),
             ("/sa", "found empty namespace \"/sa\" in ServiceAccounts"),
-            ("ns/", "found empty serviceAccount \"ns/\" in ServiceAccounts"),
+            (
+                "ns/",
+                "found empty serviceAccount \"ns/\" in ServiceAccounts",
+            ),
             ("", "empty value not allowed, found in ServiceAccounts"),
         ];
         for (value, part) in cases {
-            assert_one_error(rule_from(json!({"serviceAccounts": ["ok", value]})), &format!("{p}[1]"), part);
+            assert_one_error(
+                rule_from(json!({"serviceAccounts": ["ok", value]})),
+                &format!("{p}[1]"),
+                part,
+            );
         }
         let long = "s".repeat(321);
-        assert_one_error(rule_from(json!({"serviceAccounts": [long]})), &format!("{p}[0]"), "value cannot exceed 320 characters");
+        assert_one_error(
+            rule_from(json!({"serviceAccounts": [long]})),
+            &format!("{p}[0]"),
+            "value cannot exceed 320 characters",
+        );
         let many: Vec<String> = (0..17).map(|i| format!("sa{i}")).collect();
-        assert_one_error(rule_from(json!({"notServiceAccounts": many})), "spec.rules[0].from[0].source.notServiceAccounts", "may not have more than 16 values");
+        assert_one_error(
+            rule_from(json!({"notServiceAccounts": many})),
+            "spec.rules[0].from[0].source.notServiceAccounts",
+            "may not have more than 16 values",
+        );
     }
 
     #[test]
@@ -654,14 +705,20 @@ mod tests {
         })));
         let src = "spec.rules[0].from[0].source";
         let expect = [
-            ("ipBlocks[1]", "bad CIDR range (10.0.0.0/33): netip.ParsePrefix(\"10.0.0.0/33\"): prefix length out of range"),
+            (
+                "ipBlocks[1]",
+                "bad CIDR range (10.0.0.0/33): netip.ParsePrefix(\"10.0.0.0/33\"): prefix length out of range",
+            ),
             ("ipBlocks[2]", "bad IP address (nope)"),
             ("ipBlocks[3]", "bad IP address (1.2.3.04)"),
             ("notIpBlocks[0]", "IPv6 zones cannot be present in a prefix"),
             ("remoteIpBlocks[0]", "prefix length out of range"),
             ("remoteIpBlocks[1]", "bad bits after slash: \"08\""),
             ("remoteIpBlocks[2]", "bad bits after slash: \"\""),
-            ("notRemoteIpBlocks[0]", "ParseAddr(\"x\"): unable to parse IP"),
+            (
+                "notRemoteIpBlocks[0]",
+                "ParseAddr(\"x\"): unable to parse IP",
+            ),
         ];
         let e = errors(&f);
         assert_eq!(e.len(), expect.len(), "{e:?}");
@@ -674,64 +731,165 @@ mod tests {
     #[test]
     fn empty_source_values_are_errors() {
         let src = "spec.rules[0].from[0].source";
-        assert_one_error(rule_from(json!({"principals": ["a", ""]})), &format!("{src}.principals[1]"), "empty value not allowed, found in Principals");
-        assert_one_error(rule_from(json!({"notNamespaces": [""]})), &format!("{src}.notNamespaces[0]"), "empty value not allowed, found in NotNamespaces");
-        assert_one_error(rule_from(json!({"ipBlocks": [""]})), &format!("{src}.ipBlocks[0]"), "empty value not allowed, found in IpBlocks");
-        assert_one_error(rule_from(json!({"requestPrincipals": [""]})), &format!("{src}.requestPrincipals[0]"), "found in RequestPrincipals");
+        assert_one_error(
+            rule_from(json!({"principals": ["a", ""]})),
+            &format!("{src}.principals[1]"),
+            "empty value not allowed, found in Principals",
+        );
+        assert_one_error(
+            rule_from(json!({"notNamespaces": [""]})),
+            &format!("{src}.notNamespaces[0]"),
+            "empty value not allowed, found in NotNamespaces",
+        );
+        assert_one_error(
+            rule_from(json!({"ipBlocks": [""]})),
+            &format!("{src}.ipBlocks[0]"),
+            "empty value not allowed, found in IpBlocks",
+        );
+        assert_one_error(
+            rule_from(json!({"requestPrincipals": [""]})),
+            &format!("{src}.requestPrincipals[0]"),
+            "found in RequestPrincipals",
+        );
     }
 
     #[test]
     fn operation_ports_and_values() {
         let op = "spec.rules[0].to[0].operation";
-        assert_one_error(rule_to(json!({"ports": ["80", "http"]})), &format!("{op}.ports[1]"), "bad port (http): strconv.ParseUint: parsing \"http\": invalid syntax");
-        assert_one_error(rule_to(json!({"notPorts": ["70000"]})), &format!("{op}.notPorts[0]"), "bad port (70000)");
-        assert_one_error(rule_to(json!({"ports": ["-1"]})), &format!("{op}.ports[0]"), "bad port (-1)");
-        assert_one_error(rule_to(json!({"ports": ["99999999999"]})), &format!("{op}.ports[0]"), "value out of range");
-        assert_one_error(rule_to(json!({"ports": [""]})), &format!("{op}.ports[0]"), "empty value not allowed, found in Ports");
-        assert_one_error(rule_to(json!({"methods": [""]})), &format!("{op}.methods[0]"), "found in Methods");
-        assert_one_error(rule_to(json!({"notHosts": [""]})), &format!("{op}.notHosts[0]"), "found in NotHosts");
+        assert_one_error(
+            rule_to(json!({"ports": ["80", "http"]})),
+            &format!("{op}.ports[1]"),
+            "bad port (http): strconv.ParseUint: parsing \"http\": invalid syntax",
+        );
+        assert_one_error(
+            rule_to(json!({"notPorts": ["70000"]})),
+            &format!("{op}.notPorts[0]"),
+            "bad port (70000)",
+        );
+        assert_one_error(
+            rule_to(json!({"ports": ["-1"]})),
+            &format!("{op}.ports[0]"),
+            "bad port (-1)",
+        );
+        assert_one_error(
+            rule_to(json!({"ports": ["99999999999"]})),
+            &format!("{op}.ports[0]"),
+            "value out of range",
+        );
+        assert_one_error(
+            rule_to(json!({"ports": [""]})),
+            &format!("{op}.ports[0]"),
+            "empty value not allowed, found in Ports",
+        );
+        assert_one_error(
+            rule_to(json!({"methods": [""]})),
+            &format!("{op}.methods[0]"),
+            "found in Methods",
+        );
+        assert_one_error(
+            rule_to(json!({"notHosts": [""]})),
+            &format!("{op}.notHosts[0]"),
+            "found in NotHosts",
+        );
     }
 
     #[test]
     fn path_templates() {
         let op = "spec.rules[0].to[0].operation";
-        for ok in ["/a/{*}/b", "/a/{**}", "/a/{**}/", "/{*}/{*}", "/foo*", "*", "/a%20b/{*}"] {
+        for ok in [
+            "/a/{*}/b",
+            "/a/{**}",
+            "/a/{**}/",
+            "/{*}/{*}",
+            "/foo*",
+            "*",
+            "/a%20b/{*}",
+        ] {
             assert!(run(rule_to(json!({"paths": [ok]}))).is_empty(), "{ok}");
         }
-        assert_one_error(rule_to(json!({"paths": ["/a/{**}/{*}"]})), &format!("{op}.paths[0]"), "invalid or unsupported path a/{**}/{*}, found in Paths. {**} is not the last operator");
-        assert_one_error(rule_to(json!({"notPaths": ["/a/{id}"]})), &format!("{op}.notPaths[0]"), "found in NotPaths. Contains '{' or '}' beyond a supported path template");
-        assert_one_error(rule_to(json!({"paths": ["/a/b*/{*}"]})), &format!("{op}.paths[0]"), "Contains segment b* with invalid string literal");
-        assert_one_error(rule_to(json!({"paths": ["/a//{*}"]})), &format!("{op}.paths[0]"), "Contains segment  with invalid string literal");
+        assert_one_error(
+            rule_to(json!({"paths": ["/a/{**}/{*}"]})),
+            &format!("{op}.paths[0]"),
+            "invalid or unsupported path a/{**}/{*}, found in Paths. {**} is not the last operator",
+        );
+        assert_one_error(
+            rule_to(json!({"notPaths": ["/a/{id}"]})),
+            &format!("{op}.notPaths[0]"),
+            "found in NotPaths. Contains '{' or '}' beyond a supported path template",
+        );
+        assert_one_error(
+            rule_to(json!({"paths": ["/a/b*/{*}"]})),
+            &format!("{op}.paths[0]"),
+            "Contains segment b* with invalid string literal",
+        );
+        assert_one_error(
+            rule_to(json!({"paths": ["/a//{*}"]})),
+            &format!("{op}.paths[0]"),
+            "Contains segment  with invalid string literal",
+        );
     }
 
     #[test]
     fn when_needs_key_and_values() {
-        assert_one_error(rule_when(json!({"values": ["x"]})), "spec.rules[0].when[0].key", "`key` must not be empty");
+        assert_one_error(
+            rule_when(json!({"values": ["x"]})),
+            "spec.rules[0].when[0].key",
+            "`key` must not be empty",
+        );
         assert_one_error(
             rule_when(json!({"key": "source.ip"})),
             "spec.rules[0].when[0]",
             "at least one of `values` or `notValues` must be set for key source.ip",
         );
-        assert_one_error(rule_when(json!({"key": "source.ip", "values": [], "notValues": []})), "spec.rules[0].when[0]", "at least one of");
+        assert_one_error(
+            rule_when(json!({"key": "source.ip", "values": [], "notValues": []})),
+            "spec.rules[0].when[0]",
+            "at least one of",
+        );
     }
 
     #[test]
     fn when_keys_must_be_known() {
         let cases = [
-            ("request.host", "invalid `value` for `key` request.host: unknown attribute: request.host"),
+            (
+                "request.host",
+                "invalid `value` for `key` request.host: unknown attribute: request.host",
+            ),
             ("source.user", "unknown attribute: source.user"),
-            ("request.headers", "bad key (request.headers): should have format a[b]"),
-            ("request.headers[]", "bad key (request.headers[]): should have format a[b]"),
+            (
+                "request.headers",
+                "bad key (request.headers): should have format a[b]",
+            ),
+            (
+                "request.headers[]",
+                "bad key (request.headers[]): should have format a[b]",
+            ),
             ("request.auth.claims[groups", "should have format a[b]"),
             ("experimental.envoy.filters.x", "should have format a[b]"),
-            ("destination.namespace", "attribute destination.namespace is replaced by the metadata.namespace"),
-            ("destination.labels[app]", "attribute destination.labels[app] is replaced by the workload selector"),
-            ("destination.name", "deprecated attribute destination.name: only supported in v1alpha1"),
-            ("destination.user", "deprecated attribute destination.user: only supported in v1alpha1"),
+            (
+                "destination.namespace",
+                "attribute destination.namespace is replaced by the metadata.namespace",
+            ),
+            (
+                "destination.labels[app]",
+                "attribute destination.labels[app] is replaced by the workload selector",
+            ),
+            (
+                "destination.name",
+                "deprecated attribute destination.name: only supported in v1alpha1",
+            ),
+            (
+                "destination.user",
+                "deprecated attribute destination.user: only supported in v1alpha1",
+            ),
         ];
         for (key, part) in cases {
             // Reported once even with both lists (Istio reports it per list).
-            assert_one_error(rule_when(json!({"key": key, "values": ["a"], "notValues": ["b"]})), "spec.rules[0].when[0].key", part);
+            assert_one_error(
+                rule_when(json!({"key": key, "values": ["a"], "notValues": ["b"]})),
+                "spec.rules[0].when[0].key",
+                part,
+            );
         }
     }
 
@@ -748,51 +906,121 @@ mod tests {
         ]}]}));
         let e = errors(&f);
         let expect = [
-            (format!("{w}[1].values[1]"), "invalid `value` for `key` source.ip: bad IP address (bogus)"),
-            (format!("{w}[1].notValues[0]"), "invalid `notValue` for `key` source.ip: bad CIDR range (10.0.0.0/40)"),
-            (format!("{w}[2].notValues[0]"), "invalid `notValue` for `key` remote.ip: bad IP address (1.1.1)"),
-            (format!("{w}[3].values[1]"), "invalid `value` for `key` destination.port: bad port (65536)"),
-            (format!("{w}[3].values[2]"), "invalid `value` for `key` destination.port: bad port (eighty)"),
-            (format!("{w}[4].values[0]"), "invalid `value` for `key` source.serviceAccount: wildcard not allowed, found in source.serviceAccount"),
-            (format!("{w}[5].values[0]"), "invalid `value` for `key` source.namespace: empty value not allowed, found in source.namespace"),
+            (
+                format!("{w}[1].values[1]"),
+                "invalid `value` for `key` source.ip: bad IP address (bogus)",
+            ),
+            (
+                format!("{w}[1].notValues[0]"),
+                "invalid `notValue` for `key` source.ip: bad CIDR range (10.0.0.0/40)",
+            ),
+            (
+                format!("{w}[2].notValues[0]"),
+                "invalid `notValue` for `key` remote.ip: bad IP address (1.1.1)",
+            ),
+            (
+                format!("{w}[3].values[1]"),
+                "invalid `value` for `key` destination.port: bad port (65536)",
+            ),
+            (
+                format!("{w}[3].values[2]"),
+                "invalid `value` for `key` destination.port: bad port (eighty)",
+            ),
+            (
+                format!("{w}[4].values[0]"),
+                "invalid `value` for `key` source.serviceAccount: wildcard not allowed, found in source.serviceAccount",
+            ),
+            (
+                format!("{w}[5].values[0]"),
+                "invalid `value` for `key` source.namespace: empty value not allowed, found in source.namespace",
+            ),
         ];
         assert_eq!(e.len(), expect.len(), "{e:?}");
         for ((field, msg), (want_field, part)) in e.iter().zip(&expect) {
             assert_eq!(field, want_field);
-            assert!(msg.starts_with(PREFIX) && msg.contains(part), "{msg:?} lacks {part:?}");
+            assert!(
+                msg.starts_with(PREFIX) && msg.contains(part),
+                "{msg:?} lacks {part:?}"
+            );
         }
     }
 
     #[test]
     fn deny_with_only_http_attributes_warns() {
-        let warn_for = |rule: serde_json::Value| warnings(&run(json!({"action": "DENY", "rules": [rule]}))).len();
-        assert_eq!(warn_for(json!({"to": [{"operation": {"methods": ["POST"]}}]})), 1);
-        assert_eq!(warn_for(json!({"from": [{"source": {"requestPrincipals": ["*"]}}]})), 1);
-        assert_eq!(warn_for(json!({"from": [{"source": {"namespaces": ["a"]}}], "to": [{"operation": {"paths": ["/x"]}}]})), 1);
-        assert_eq!(warn_for(json!({"from": [{"source": {"namespaces": ["a"]}}]})), 0);
-        assert_eq!(warn_for(json!({"to": [{"operation": {"methods": ["POST"], "ports": ["8080"]}}]})), 0);
-        assert_eq!(warn_for(json!({"when": [{"key": "request.headers[x]", "values": ["y"]}]})), 0);
+        let warn_for = |rule: serde_json::Value| {
+            warnings(&run(json!({"action": "DENY", "rules": [rule]}))).len()
+        };
+        assert_eq!(
+            warn_for(json!({"to": [{"operation": {"methods": ["POST"]}}]})),
+            1
+        );
+        assert_eq!(
+            warn_for(json!({"from": [{"source": {"requestPrincipals": ["*"]}}]})),
+            1
+        );
+        assert_eq!(
+            warn_for(
+                json!({"from": [{"source": {"namespaces": ["a"]}}], "to": [{"operation": {"paths": ["/x"]}}]})
+            ),
+            1
+        );
+        assert_eq!(
+            warn_for(json!({"from": [{"source": {"namespaces": ["a"]}}]})),
+            0
+        );
+        assert_eq!(
+            warn_for(json!({"to": [{"operation": {"methods": ["POST"], "ports": ["8080"]}}]})),
+            0
+        );
+        assert_eq!(
+            warn_for(json!({"when": [{"key": "request.headers[x]", "values": ["y"]}]})),
+            0
+        );
         assert_eq!(warn_for(json!({})), 0);
-        let f = run(json!({"action": "DENY", "rules": [{}, {"to": [{"operation": {"methods": ["POST"]}}]}]}));
+        let f = run(
+            json!({"action": "DENY", "rules": [{}, {"to": [{"operation": {"methods": ["POST"]}}]}]}),
+        );
         let w = warnings(&f);
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].0, "spec.rules[1]");
-        assert!(w[0].1.starts_with("configured AuthorizationPolicy will deny all traffic to TCP ports"), "warnings are not prefixed");
+        assert!(
+            w[0].1
+                .starts_with("configured AuthorizationPolicy will deny all traffic to TCP ports"),
+            "warnings are not prefixed"
+        );
         assert!(warnings(&run(json!({"action": "ALLOW", "rules": [{"to": [{"operation": {"methods": ["POST"]}}]}]}))).is_empty());
     }
 
     #[test]
     fn selector_and_target_errors_are_prefixed() {
-        let f = run(json!({"selector": {"matchLabels": {"app": "a"}}, "targetRef": {"kind": "Service", "name": "s"}}));
-        assert_eq!(errors(&f), [("spec.targetRef", "invalid policy p.ns: only one of targetRefs or workloadSelector can be set")]);
+        let f = run(
+            json!({"selector": {"matchLabels": {"app": "a"}}, "targetRef": {"kind": "Service", "name": "s"}}),
+        );
+        assert_eq!(
+            errors(&f),
+            [(
+                "spec.targetRef",
+                "invalid policy p.ns: only one of targetRefs or workloadSelector can be set"
+            )]
+        );
         let f = run(json!({"selector": {}}));
-        assert_eq!(warnings(&f), [("spec.selector", "workload selector specified without labels")]);
+        assert_eq!(
+            warnings(&f),
+            [(
+                "spec.selector",
+                "workload selector specified without labels"
+            )]
+        );
     }
 
     #[test]
     fn prefix_uses_default_namespace() {
         let f = run_with(json!({"action": "DENY"}), json!({"name": "deny-all"}));
-        assert!(errors(&f)[0].1.starts_with("invalid policy deny-all.default: DENY action"));
+        assert!(
+            errors(&f)[0]
+                .1
+                .starts_with("invalid policy deny-all.default: DENY action")
+        );
     }
 
     #[test]
@@ -808,7 +1036,10 @@ mod tests {
                 "ns/p has annotation istio.io/dry-run with invalid value (yes): strconv.ParseBool: parsing \"yes\": invalid syntax"
             )]
         );
-        let f = run_with(json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{}]}), meta("true"));
+        let f = run_with(
+            json!({"action": "CUSTOM", "provider": {"name": "x"}, "rules": [{}]}),
+            meta("true"),
+        );
         assert_eq!(
             errors(&f),
             [(

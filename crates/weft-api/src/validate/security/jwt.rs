@@ -14,8 +14,19 @@ use super::{check_selector_and_targets, common};
 use crate::diagnostic::{FieldPath, Findings};
 use crate::model::{JwtRule, RequestAuthentication};
 
-pub fn check_request_authentication(ra: &RequestAuthentication, path: &FieldPath, out: &mut Findings) {
-    check_selector_and_targets(out, path, ra.selector.as_ref(), ra.target_ref.as_ref(), &ra.target_refs);
+/// Validates a RequestAuthentication: targets, each JWT rule, and repeated issuers.
+pub fn check_request_authentication(
+    ra: &RequestAuthentication,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
+    check_selector_and_targets(
+        out,
+        path,
+        ra.selector.as_ref(),
+        ra.target_ref.as_ref(),
+        &ra.target_refs,
+    );
     let rules = path.field("jwtRules");
     let mut issuers: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, rule) in ra.jwt_rules.iter().enumerate() {
@@ -27,7 +38,10 @@ pub fn check_request_authentication(ra: &RequestAuthentication, path: &FieldPath
         match issuers.get(rule.issuer.as_str()) {
             Some(first) => out.warn(
                 p.field("issuer"),
-                format!("issuer {} is already used by jwtRules[{first}]", rule.issuer),
+                format!(
+                    "issuer {} is already used by jwtRules[{first}]",
+                    rule.issuer
+                ),
             ),
             None => {
                 issuers.insert(&rule.issuer, i);
@@ -40,25 +54,32 @@ pub fn check_request_authentication(ra: &RequestAuthentication, path: &FieldPath
 fn check_jwt_rule(rule: &JwtRule, path: &FieldPath, out: &mut Findings) {
     for (i, audience) in rule.audiences.iter().enumerate() {
         if audience.is_empty() {
-            out.error(path.field("audiences").index(i), "audience must be non-empty string");
+            out.error(
+                path.field("audiences").index(i),
+                "audience must be non-empty string",
+            );
         }
     }
     let jwks_uri = rule.jwks_uri.as_deref().unwrap_or_default();
     let jwks = rule.jwks.as_deref().unwrap_or_default();
     if rule.issuer.is_empty() && jwks_uri.is_empty() {
-        out.error(path.field("issuer"), "issuer or jwksUri must be non-empty string");
+        out.error(
+            path.field("issuer"),
+            "issuer or jwksUri must be non-empty string",
+        );
     }
-    if !jwks_uri.is_empty() {
-        if let Err(e) = parse_jwks_uri(jwks_uri) {
-            out.error(path.field("jwksUri"), e);
-        }
+    if let Err(e) = parse_jwks_uri(jwks_uri) {
+        out.error(path.field("jwksUri"), e);
     }
     if !jwks.is_empty() {
         if let Err(e) = parse_jwks(jwks) {
             out.error(path.field("jwks"), format!("jwks parse error: {e}"));
         }
         if !jwks_uri.is_empty() {
-            out.warn(path.field("jwksUri"), "jwks and jwksUri are both set: jwks is used and jwksUri is ignored");
+            out.warn(
+                path.field("jwksUri"),
+                "jwks and jwksUri are both set: jwks is used and jwksUri is ignored",
+            );
         }
     }
     check_token_locations(rule, path, out);
@@ -81,12 +102,18 @@ fn check_token_locations(rule: &JwtRule, path: &FieldPath, out: &mut Findings) {
     }
     for (i, param) in rule.from_params.iter().enumerate() {
         if param.is_empty() {
-            out.error(path.field("fromParams").index(i), "location query must be non-empty string");
+            out.error(
+                path.field("fromParams").index(i),
+                "location query must be non-empty string",
+            );
         }
     }
     for (i, cookie) in rule.from_cookies.iter().enumerate() {
         if cookie.is_empty() {
-            out.error(path.field("fromCookies").index(i), "cookie name must be non-empty string");
+            out.error(
+                path.field("fromCookies").index(i),
+                "cookie name must be non-empty string",
+            );
         }
     }
 }
@@ -96,8 +123,15 @@ fn check_claim_headers(rule: &JwtRule, path: &FieldPath, out: &mut Findings) {
     for (i, c) in rule.output_claim_to_headers.iter().enumerate() {
         let p = path.field("outputClaimToHeaders").index(i);
         if c.header.is_empty() || c.claim.is_empty() {
-            let field = if c.header.is_empty() { "header" } else { "claim" };
-            out.error(p.field(field), "outputClaimToHeaders header and claim value must be non-empty string");
+            let field = if c.header.is_empty() {
+                "header"
+            } else {
+                "claim"
+            };
+            out.error(
+                p.field(field),
+                "outputClaimToHeaders header and claim value must be non-empty string",
+            );
         } else if let Err(e) = common::strict_header_name(&c.header) {
             out.error(p.field("header"), e);
         }
@@ -107,10 +141,16 @@ fn check_claim_headers(rule: &JwtRule, path: &FieldPath, out: &mut Findings) {
 /// `security.ParseJwksURI`: Go's `url.Parse` must accept it, the scheme must be `http` or
 /// `https` (any case) and a port, if any, must be a number. Only the `url.Parse` failures that
 /// matter for an absolute URL are reproduced: control characters, a bad host or a bad port.
+/// An empty URI means "not set" and passes.
 fn parse_jwks_uri(uri: &str) -> Result<(), String> {
+    if uri.is_empty() {
+        return Ok(());
+    }
     let parse_err = |msg: String| format!("parse {uri:?}: {msg}");
     if uri.chars().any(|c| c.is_ascii_control()) {
-        return Err(parse_err("net/url: invalid control character in URL".to_string()));
+        return Err(parse_err(
+            "net/url: invalid control character in URL".to_string(),
+        ));
     }
     let (scheme, rest) = match split_scheme(uri) {
         Ok(Some((scheme, rest))) => (scheme.to_ascii_lowercase(), rest),
@@ -158,19 +198,27 @@ fn check_host_port(host: &str) -> Result<(), String> {
         }
     };
     let port_ok = port.is_empty()
-        || port.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
     if !port_ok {
         return Err(format!("invalid port {port:?} after host"));
     }
     if port.len() > 1 && port[1..].parse::<i64>().is_err() {
-        return Err(format!("strconv.Atoi: parsing {:?}: value out of range", &port[1..]));
+        return Err(format!(
+            "strconv.Atoi: parsing {:?}: value out of range",
+            &port[1..]
+        ));
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.~!$&'()*+,;=:%<>\"".contains(c);
     if host.starts_with('[') {
         return Ok(());
     }
     match name.chars().find(|c| !allowed(*c)) {
-        Some(c) => Err(format!("invalid character {:?} in host name", c.to_string())),
+        Some(c) => Err(format!(
+            "invalid character {:?} in host name",
+            c.to_string()
+        )),
         None => Ok(()),
     }
 }
@@ -178,16 +226,16 @@ fn check_host_port(host: &str) -> Result<(), String> {
 /// `jwk.Parse`: one JSON Web Key or a set `{"keys": [...]}`, each key with a known `kty` and
 /// the members that key type requires.
 fn parse_jwks(text: &str) -> Result<(), String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("failed to unmarshal JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("failed to unmarshal JSON: {e}"))?;
     let Some(object) = value.as_object() else {
         return Err("expected a JSON object (a key or a key set)".to_string());
     };
     match object.get("keys") {
         None => check_jwk(&value),
-        Some(Value::Array(keys)) => keys
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, k)| check_jwk(k).map_err(|e| format!("failed to parse key #{i}: {e}"))),
+        Some(Value::Array(keys)) => keys.iter().enumerate().try_for_each(|(i, k)| {
+            check_jwk(k).map_err(|e| format!("failed to parse key #{i}: {e}"))
+        }),
         Some(_) => Err("\"keys\" must be an array".to_string()),
     }
 }
@@ -204,7 +252,10 @@ fn check_jwk(key: &Value) -> Result<(), String> {
         "oct" => &["k"],
         _ => return Err(format!("invalid key type from JSON ({kty})")),
     };
-    match required.iter().find(|f| !key.get(**f).is_some_and(Value::is_string)) {
+    match required
+        .iter()
+        .find(|f| !key.get(**f).is_some_and(Value::is_string))
+    {
         Some(missing) => Err(format!("required field {missing} is missing")),
         None => Ok(()),
     }
@@ -234,7 +285,8 @@ mod tests {
     }
 
     fn has(f: &[Finding], field: &str, part: &str) -> bool {
-        f.iter().any(|f| f.severity == Severity::Error && f.field == field && f.message.contains(part))
+        f.iter()
+            .any(|f| f.severity == Severity::Error && f.field == field && f.message.contains(part))
     }
 
     #[test]
@@ -264,23 +316,42 @@ mod tests {
     #[test]
     fn issuer_or_jwks_uri_required() {
         let f = run(json!({"jwtRules": [{"audiences": ["a"]}]}));
-        assert_eq!(only(&f, Severity::Error), [("spec.jwtRules[0].issuer", "issuer or jwksUri must be non-empty string")]);
+        assert_eq!(
+            only(&f, Severity::Error),
+            [(
+                "spec.jwtRules[0].issuer",
+                "issuer or jwksUri must be non-empty string"
+            )]
+        );
     }
 
     #[test]
     fn empty_audience_is_rejected() {
         let f = run(json!({"jwtRules": [{"issuer": "i", "audiences": ["a", ""]}]}));
-        assert!(has(&f, "spec.jwtRules[0].audiences[1]", "audience must be non-empty string"));
+        assert!(has(
+            &f,
+            "spec.jwtRules[0].audiences[1]",
+            "audience must be non-empty string"
+        ));
     }
 
     #[test]
     fn jwks_uri_must_be_http_url() {
         let cases = [
-            ("ftp://example.com/jwks", "URI scheme \"ftp\" is not supported"),
+            (
+                "ftp://example.com/jwks",
+                "URI scheme \"ftp\" is not supported",
+            ),
             ("example.com/jwks", "URI scheme \"\" is not supported"),
             ("://example.com", "missing protocol scheme"),
-            ("https://example.com:abc/jwks", "invalid port \":abc\" after host"),
-            ("https://exa mple.com/jwks", "invalid character \" \" in host name"),
+            (
+                "https://example.com:abc/jwks",
+                "invalid port \":abc\" after host",
+            ),
+            (
+                "https://exa mple.com/jwks",
+                "invalid character \" \" in host name",
+            ),
             ("https://[::1/jwks", "missing ']' in host"),
             ("https://example.com/\njwks", "invalid control character"),
         ];
@@ -298,20 +369,34 @@ mod tests {
             ("not json", "jwks parse error: failed to unmarshal JSON"),
             ("[]", "expected a JSON object"),
             (r#"{"keys": {}}"#, "\"keys\" must be an array"),
-            (r#"{"keys": [{"kty": "XYZ"}]}"#, "invalid key type from JSON (XYZ)"),
-            (r#"{"kty": "RSA", "e": "AQAB"}"#, "required field n is missing"),
-            (r#"{"kty": "EC", "crv": "P-256", "x": "a"}"#, "required field y is missing"),
+            (
+                r#"{"keys": [{"kty": "XYZ"}]}"#,
+                "invalid key type from JSON (XYZ)",
+            ),
+            (
+                r#"{"kty": "RSA", "e": "AQAB"}"#,
+                "required field n is missing",
+            ),
+            (
+                r#"{"kty": "EC", "crv": "P-256", "x": "a"}"#,
+                "required field y is missing",
+            ),
         ];
         for (jwks, part) in cases {
             let f = run(json!({"jwtRules": [{"issuer": "i", "jwks": jwks}]}));
             assert!(has(&f, "spec.jwtRules[0].jwks", part), "{jwks}: {f:?}");
         }
-        assert!(run(json!({"jwtRules": [{"issuer": "i", "jwks": r#"{"kty":"oct","k":"c2VjcmV0"}"#}]})).is_empty());
+        assert!(
+            run(json!({"jwtRules": [{"issuer": "i", "jwks": r#"{"kty":"oct","k":"c2VjcmV0"}"#}]}))
+                .is_empty()
+        );
     }
 
     #[test]
     fn jwks_with_jwks_uri_warns() {
-        let f = run(json!({"jwtRules": [{"issuer": "i", "jwks": JWKS, "jwksUri": "https://example.com/jwks"}]}));
+        let f = run(
+            json!({"jwtRules": [{"issuer": "i", "jwks": JWKS, "jwksUri": "https://example.com/jwks"}]}),
+        );
         assert!(only(&f, Severity::Error).is_empty());
         let w = only(&f, Severity::Warning);
         assert_eq!(w.len(), 1);
@@ -330,9 +415,18 @@ mod tests {
         assert_eq!(
             only(&f, Severity::Error),
             [
-                ("spec.jwtRules[0].fromHeaders[1].name", "location header name must be non-empty string"),
-                ("spec.jwtRules[0].fromParams[0]", "location query must be non-empty string"),
-                ("spec.jwtRules[0].fromCookies[1]", "cookie name must be non-empty string"),
+                (
+                    "spec.jwtRules[0].fromHeaders[1].name",
+                    "location header name must be non-empty string"
+                ),
+                (
+                    "spec.jwtRules[0].fromParams[0]",
+                    "location query must be non-empty string"
+                ),
+                (
+                    "spec.jwtRules[0].fromCookies[1]",
+                    "cookie name must be non-empty string"
+                ),
             ]
         );
     }
@@ -350,17 +444,37 @@ mod tests {
             ]
         }]}));
         let p = "spec.jwtRules[0].outputClaimToHeaders";
-        assert!(has(&f, &format!("{p}[1].header"), "header and claim value must be non-empty string"));
-        assert!(has(&f, &format!("{p}[2].claim"), "header and claim value must be non-empty string"));
-        assert!(has(&f, &format!("{p}[3].header"), "header name x_user is not a valid header name"));
-        assert!(has(&f, &format!("{p}[4].header"), "header name x.user is not a valid header name"));
+        assert!(has(
+            &f,
+            &format!("{p}[1].header"),
+            "header and claim value must be non-empty string"
+        ));
+        assert!(has(
+            &f,
+            &format!("{p}[2].claim"),
+            "header and claim value must be non-empty string"
+        ));
+        assert!(has(
+            &f,
+            &format!("{p}[3].header"),
+            "header name x_user is not a valid header name"
+        ));
+        assert!(has(
+            &f,
+            &format!("{p}[4].header"),
+            "header name x.user is not a valid header name"
+        ));
         assert_eq!(f.len(), 4);
     }
 
     #[test]
     fn timeout_is_a_duration() {
         let f = run(json!({"jwtRules": [{"issuer": "i", "timeout": "500us"}]}));
-        assert!(has(&f, "spec.jwtRules[0].timeout", "duration must be greater than 1ms"));
+        assert!(has(
+            &f,
+            "spec.jwtRules[0].timeout",
+            "duration must be greater than 1ms"
+        ));
         let f = run(json!({"jwtRules": [{"issuer": "i", "timeout": "5x"}]}));
         assert!(has(&f, "spec.jwtRules[0].timeout", "invalid duration"));
     }
@@ -373,7 +487,13 @@ mod tests {
             {"issuer": "a", "jwksUri": "https://a/other"}
         ]}));
         assert!(only(&f, Severity::Error).is_empty());
-        assert_eq!(only(&f, Severity::Warning), [("spec.jwtRules[2].issuer", "issuer a is already used by jwtRules[0]")]);
+        assert_eq!(
+            only(&f, Severity::Warning),
+            [(
+                "spec.jwtRules[2].issuer",
+                "issuer a is already used by jwtRules[0]"
+            )]
+        );
     }
 
     #[test]
@@ -382,6 +502,10 @@ mod tests {
             "selector": {"matchLabels": {"app": "a"}},
             "targetRefs": [{"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}]
         }));
-        assert!(has(&f, "spec.targetRefs", "only one of targetRefs or workloadSelector can be set"));
+        assert!(has(
+            &f,
+            "spec.targetRefs",
+            "only one of targetRefs or workloadSelector can be set"
+        ));
     }
 }

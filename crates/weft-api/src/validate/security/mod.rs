@@ -5,6 +5,7 @@
 mod authorization;
 mod jwt;
 mod peer;
+mod values;
 
 pub use authorization::check_authorization_policy;
 pub use jwt::check_request_authentication;
@@ -35,10 +36,21 @@ fn check_selector_and_targets(
     target_ref: Option<&PolicyTargetReference>,
     target_refs: &[PolicyTargetReference],
 ) {
-    let set = [selector.is_some(), target_ref.is_some(), !target_refs.is_empty()];
+    let set = [
+        selector.is_some(),
+        target_ref.is_some(),
+        !target_refs.is_empty(),
+    ];
     if set.iter().filter(|s| **s).count() > 1 {
-        let field = if target_refs.is_empty() { "targetRef" } else { "targetRefs" };
-        out.error(path.field(field), "only one of targetRefs or workloadSelector can be set");
+        let field = if target_refs.is_empty() {
+            "targetRef"
+        } else {
+            "targetRefs"
+        };
+        out.error(
+            path.field(field),
+            "only one of targetRefs or workloadSelector can be set",
+        );
     }
     if let Some(sel) = selector {
         common::check_workload_selector(out, &path.field("selector"), sel);
@@ -111,22 +123,45 @@ mod tests {
 
     #[test]
     fn rejects_selector_with_target_ref() {
-        let f = run(json!({"selector": {"matchLabels": {"app": "a"}}, "targetRef": {"kind": "Service", "name": "x"}}));
+        let f = run(
+            json!({"selector": {"matchLabels": {"app": "a"}}, "targetRef": {"kind": "Service", "name": "x"}}),
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].field, "spec.targetRef");
-        assert!(f[0].message.contains("only one of targetRefs or workloadSelector"));
-        let f = run(json!({"targetRef": {"kind": "Service", "name": "x"}, "targetRefs": [{"kind": "Service", "name": "y"}]}));
+        assert!(
+            f[0].message
+                .contains("only one of targetRefs or workloadSelector")
+        );
+        let f = run(
+            json!({"targetRef": {"kind": "Service", "name": "x"}, "targetRefs": [{"kind": "Service", "name": "y"}]}),
+        );
         assert_eq!(f[0].field, "spec.targetRefs");
     }
 
     #[test]
     fn rejects_bad_target_refs() {
-        let f = run(json!({"targetRefs": [{"kind": "Service", "name": "ok"}, {"kind": "Deployment", "namespace": "other"}]}));
+        let f = run(
+            json!({"targetRefs": [{"kind": "Service", "name": "ok"}, {"kind": "Deployment", "namespace": "other"}]}),
+        );
         let fields: Vec<_> = f.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["spec.targetRefs[1].name", "spec.targetRefs[1].namespace", "spec.targetRefs[1].kind"]);
+        assert_eq!(
+            fields,
+            [
+                "spec.targetRefs[1].name",
+                "spec.targetRefs[1].namespace",
+                "spec.targetRefs[1].kind"
+            ]
+        );
         assert_eq!(f[0].message, "targetRef name must be set");
-        assert!(f[1].message.contains("cross namespace referencing is not supported"));
-        assert!(f[2].message.ends_with("but was /Deployment"), "{}", f[2].message);
+        assert!(
+            f[1].message
+                .contains("cross namespace referencing is not supported")
+        );
+        assert!(
+            f[2].message.ends_with("but was /Deployment"),
+            "{}",
+            f[2].message
+        );
         let f = run(json!({"targetRef": {"group": "apps", "kind": "Service", "name": "x"}}));
         assert!(f[0].message.ends_with("but was apps/Service"));
     }
@@ -138,6 +173,9 @@ mod tests {
         assert_eq!(f[0].severity, crate::diagnostic::Severity::Warning);
         assert_eq!(f[0].field, "spec.selector");
         let f = run(json!({"selector": {"matchLabels": {"app": "*"}}}));
-        assert!(f[0].message.contains("wildcard is not supported in selector"));
+        assert!(
+            f[0].message
+                .contains("wildcard is not supported in selector")
+        );
     }
 }

@@ -12,7 +12,13 @@ use crate::diagnostic::{FieldPath, Findings};
 use crate::model::PeerAuthentication;
 use crate::resource::ObjectMeta;
 
-pub fn check_peer_authentication(pa: &PeerAuthentication, _meta: &ObjectMeta, path: &FieldPath, out: &mut Findings) {
+/// Validates a PeerAuthentication (`_meta` is unused: Istio checks nothing name-dependent).
+pub fn check_peer_authentication(
+    pa: &PeerAuthentication,
+    _meta: &ObjectMeta,
+    path: &FieldPath,
+    out: &mut Findings,
+) {
     let port_level = path.field("portLevelMtls");
     let no_labels = pa
         .selector
@@ -20,7 +26,10 @@ pub fn check_peer_authentication(pa: &PeerAuthentication, _meta: &ObjectMeta, pa
         .and_then(|s| s.match_labels.as_ref())
         .is_none_or(BTreeMap::is_empty);
     if no_labels && !pa.port_level_mtls.is_empty() {
-        out.error(&port_level, "mesh/namespace peer authentication cannot have port level mTLS");
+        out.error(
+            &port_level,
+            "mesh/namespace peer authentication cannot have port level mTLS",
+        );
     }
     for key in pa.port_level_mtls.keys() {
         if let Err(e) = port_key(key) {
@@ -36,7 +45,9 @@ pub fn check_peer_authentication(pa: &PeerAuthentication, _meta: &ObjectMeta, pa
 /// leading zeros are fine and signs are not), then Istio requires `1..=65535`.
 fn port_key(key: &str) -> Result<(), String> {
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("invalid port {key:?}: port level mTLS keys must be port numbers"));
+        return Err(format!(
+            "invalid port {key:?}: port level mTLS keys must be port numbers"
+        ));
     }
     match key.parse::<u32>() {
         Ok(port) if (1..=65535).contains(&port) => Ok(()),
@@ -53,7 +64,8 @@ mod tests {
 
     fn run(spec: serde_json::Value) -> Vec<Finding> {
         let pa: PeerAuthentication = serde_json::from_value(spec).unwrap();
-        let meta: ObjectMeta = serde_json::from_value(json!({"name": "pa", "namespace": "ns"})).unwrap();
+        let meta: ObjectMeta =
+            serde_json::from_value(json!({"name": "pa", "namespace": "ns"})).unwrap();
         let mut out = Findings::default();
         check_peer_authentication(&pa, &meta, &FieldPath::new("spec"), &mut out);
         out.into_vec()
@@ -87,7 +99,10 @@ mod tests {
             let f = run(spec);
             assert_eq!(
                 errors(&f),
-                [("spec.portLevelMtls", "mesh/namespace peer authentication cannot have port level mTLS")]
+                [(
+                    "spec.portLevelMtls",
+                    "mesh/namespace peer authentication cannot have port level mTLS"
+                )]
             );
         }
     }
@@ -101,7 +116,10 @@ mod tests {
         let e = errors(&f);
         assert!(e.contains(&("spec.portLevelMtls.0", "port must be in range 1..65535")));
         assert!(e.contains(&("spec.portLevelMtls.65536", "port must be in range 1..65535")));
-        assert!(e.contains(&("spec.portLevelMtls.99999999999", "port must be in range 1..65535")));
+        assert!(e.contains(&(
+            "spec.portLevelMtls.99999999999",
+            "port must be in range 1..65535"
+        )));
         assert!(e.iter().any(|(p, m)| *p == "spec.portLevelMtls.http" && m.contains("must be port numbers")));
         assert!(e.iter().any(|(p, _)| *p == "spec.portLevelMtls.-1"));
         assert_eq!(e.len(), 5);
@@ -123,6 +141,10 @@ mod tests {
         assert_eq!(f[0].severity, Severity::Warning);
         assert_eq!(f[0].message, "workload selector specified without labels");
         let f = run(json!({"selector": {"matchLabels": {"app": "web*"}}}));
-        assert!(errors(&f).iter().any(|(_, m)| m.contains("wildcard is not supported in selector")));
+        assert!(
+            errors(&f)
+                .iter()
+                .any(|(_, m)| m.contains("wildcard is not supported in selector"))
+        );
     }
 }
