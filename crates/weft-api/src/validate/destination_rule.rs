@@ -474,31 +474,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::diagnostic::Severity;
+    use crate::validate::test_support::{error, warning};
 
     fn run(spec: serde_json::Value) -> Findings {
         let dr: DestinationRule = serde_json::from_value(spec).unwrap();
         let mut out = Findings::default();
         check(&dr, "prod", &FieldPath::new("spec"), &mut out);
         out
-    }
-
-    /// Asserts one finding of `severity` at `field` whose message contains `needle`.
-    fn has(out: &Findings, severity: Severity, field: &str, needle: &str) {
-        assert!(
-            out.iter()
-                .any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
-            "no {severity} at {field} containing {needle:?}; got {:#?}",
-            out.iter().collect::<Vec<_>>()
-        );
-    }
-
-    fn error(out: &Findings, field: &str, needle: &str) {
-        has(out, Severity::Error, field, needle);
-    }
-
-    fn warning(out: &Findings, field: &str, needle: &str) {
-        has(out, Severity::Warning, field, needle);
     }
 
     fn policy(tp: serde_json::Value) -> Findings {

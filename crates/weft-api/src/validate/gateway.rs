@@ -466,7 +466,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::diagnostic::Severity;
+    use crate::validate::test_support::{error, warning};
 
     fn run(spec: serde_json::Value) -> Findings {
         let gw: Gateway = serde_json::from_value(spec).unwrap();
@@ -477,23 +477,6 @@ mod tests {
 
     fn server(s: serde_json::Value) -> Findings {
         run(json!({"selector": {"istio": "ingressgateway"}, "servers": [s]}))
-    }
-
-    fn has(out: &Findings, severity: Severity, field: &str, needle: &str) {
-        assert!(
-            out.iter()
-                .any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
-            "no {severity} at {field} containing {needle:?}; got {:#?}",
-            out.iter().collect::<Vec<_>>()
-        );
-    }
-
-    fn error(out: &Findings, field: &str, needle: &str) {
-        has(out, Severity::Error, field, needle);
-    }
-
-    fn warning(out: &Findings, field: &str, needle: &str) {
-        has(out, Severity::Warning, field, needle);
     }
 
     fn tls_server(tls: serde_json::Value) -> Findings {

@@ -10,6 +10,8 @@ mod gateway;
 mod security;
 mod service_entry;
 mod sidecar;
+#[cfg(test)]
+mod test_support;
 mod virtual_service;
 
 use crate::diagnostic::{FieldPath, Findings};

@@ -368,6 +368,7 @@ mod tests {
 
     use super::*;
     use crate::diagnostic::Severity;
+    use crate::validate::test_support::{error, warning};
 
     fn run(spec: serde_json::Value) -> Findings {
         let se: ServiceEntry = serde_json::from_value(spec).unwrap();
@@ -381,23 +382,6 @@ mod tests {
         let mut out = Findings::default();
         check_workload_entry(&we, &FieldPath::new("spec"), &mut out);
         out
-    }
-
-    fn has(out: &Findings, severity: Severity, field: &str, needle: &str) {
-        assert!(
-            out.iter()
-                .any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
-            "no {severity} at {field} containing {needle:?}; got {:#?}",
-            out.iter().collect::<Vec<_>>()
-        );
-    }
-
-    fn error(out: &Findings, field: &str, needle: &str) {
-        has(out, Severity::Error, field, needle);
-    }
-
-    fn warning(out: &Findings, field: &str, needle: &str) {
-        has(out, Severity::Warning, field, needle);
     }
 
     fn https_port() -> serde_json::Value {

@@ -305,21 +305,13 @@ mod tests {
 
     use super::*;
     use crate::diagnostic::Severity;
+    use crate::validate::test_support::has;
 
     fn run(lb: serde_json::Value, has_outlier: bool) -> Findings {
         let lb: LoadBalancerSettings = serde_json::from_value(lb).unwrap();
         let mut out = Findings::default();
         check(&mut out, &FieldPath::new("lb"), &lb, has_outlier);
         out
-    }
-
-    fn has(out: &Findings, severity: Severity, field: &str, needle: &str) {
-        assert!(
-            out.iter()
-                .any(|f| f.severity == severity && f.field == field && f.message.contains(needle)),
-            "no {severity} at {field} containing {needle:?}; got {:#?}",
-            out.iter().collect::<Vec<_>>()
-        );
     }
 
     #[test]
