@@ -13,11 +13,13 @@ mod binary;
 mod echo;
 pub mod http;
 mod process;
+mod proxy;
 mod wait;
 
 pub use binary::{try_weft_bin, weft_bin};
 pub use echo::{TestEcho, TestEchoBuilder};
 pub use process::{Listener, WeftProcess};
+pub use proxy::{ProxyClient, TestProxy};
 pub use wait::{WaitTimeout, wait_until, wait_until_async};
 
 /// How long a process may take to print its listening lines; generous for a loaded 2-core CI.

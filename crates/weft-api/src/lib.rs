@@ -10,6 +10,7 @@ pub mod duration;
 mod hints;
 pub mod host;
 pub mod load;
+pub mod mesh;
 pub mod model;
 pub mod resource;
 pub mod source;

@@ -27,6 +27,8 @@ enum Command {
     Analyze(commands::analyze::Args),
     /// Run the test and demo backend: answers every request with a JSON echo of it.
     Echo(commands::echo::Args),
+    /// Run a standalone sidecar proxy configured from Istio YAML files.
+    Proxy(commands::proxy::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Echo(args) => commands::echo::run(&args),
+        Command::Proxy(args) => commands::proxy::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -47,32 +47,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let mut stdout = std::io::stdout();
         writeln!(stdout, "listening on {addr}")?;
         stdout.flush()?;
-        weft_echo::serve(listener, config, shutdown_signal()).await?;
+        weft_echo::serve(listener, config, super::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = ctrl_c => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

@@ -1,0 +1,225 @@
+//! The service registry: every ServiceEntry host is a service with the entry's ports, and its
+//! endpoints come from the entry's `resolution` — `STATIC` inline endpoints and selected
+//! WorkloadEntries, `DNS`/`DNS_ROUND_ROBIN` names (the host itself when there are none), `NONE`
+//! and `DYNAMIC_DNS` none (the proxy forwards to the original destination).
+//!
+//! ServiceEntry hosts are literal: they are never qualified. When two entries name the same
+//! host, the first one by namespace/name defines it (Istio merges same-namespace entries).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::host::{host_matches, qualify};
+use crate::mesh::{Endpoint, EndpointAddress};
+use crate::model::{Resolution, ServiceEntry, WorkloadEntry};
+
+use super::inputs::{Inputs, Named};
+
+/// One port of a service.
+#[derive(Clone)]
+pub(super) struct ServicePort {
+    pub number: u16,
+    pub name: Option<String>,
+    pub target_port: Option<u16>,
+}
+
+/// A host the registry knows.
+pub(super) struct Service {
+    /// Lowercase, literal (`api.example.com`, `*.example.com`).
+    pub host: String,
+    /// The ServiceEntry's namespace.
+    pub namespace: String,
+    pub ports: Vec<ServicePort>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// Services by host.
+pub(super) struct Registry {
+    services: Vec<Service>,
+    by_host: BTreeMap<String, usize>,
+}
+
+impl Registry {
+    pub fn build(inputs: &Inputs<'_>) -> Registry {
+        let mut registry = Registry {
+            services: Vec::new(),
+            by_host: BTreeMap::new(),
+        };
+        for se in &inputs.service_entries {
+            let selected = selected_workloads(inputs, se);
+            let ports = service_ports(se.spec);
+            for host in &se.spec.hosts {
+                let host = host.to_ascii_lowercase();
+                if registry.by_host.contains_key(&host) {
+                    continue;
+                }
+                let endpoints = endpoints(se.spec, &host, &ports, &selected);
+                registry
+                    .by_host
+                    .insert(host.clone(), registry.services.len());
+                registry.services.push(Service {
+                    host,
+                    namespace: se.resource.namespace().to_string(),
+                    ports: ports.clone(),
+                    endpoints,
+                });
+            }
+        }
+        registry
+    }
+
+    /// Every service, in ServiceEntry order.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// The service registered under exactly `host`.
+    pub fn get(&self, host: &str) -> Option<&Service> {
+        self.by_host.get(host).and_then(|i| self.services.get(*i))
+    }
+
+    /// The service serving `host`: an exact entry, else the most specific wildcard entry.
+    pub fn lookup(&self, host: &str) -> Option<&Service> {
+        self.get(host).or_else(|| {
+            self.services
+                .iter()
+                .filter(|s| s.host.starts_with('*') && host_matches(&s.host, host))
+                .max_by_key(|s| s.host.len())
+        })
+    }
+
+    /// A host as written in a VirtualService or DestinationRule of `namespace`, made canonical:
+    /// lowercase; a ServiceEntry host stays literal; other short names become
+    /// `name.<namespace>.svc.<domain>`.
+    pub fn resolve(&self, host: &str, namespace: &str, domain: &str) -> String {
+        let host = host.to_ascii_lowercase();
+        if self.by_host.contains_key(&host) {
+            host
+        } else {
+            qualify(&host, namespace, domain)
+        }
+    }
+}
+
+fn service_ports(se: &ServiceEntry) -> Vec<ServicePort> {
+    se.ports
+        .iter()
+        .filter_map(|p| {
+            Some(ServicePort {
+                number: u16::try_from(p.number).ok()?,
+                name: p.name.clone(),
+                target_port: p
+                    .target_port
+                    .and_then(|t| u16::try_from(t).ok())
+                    .filter(|t| *t > 0),
+            })
+        })
+        .collect()
+}
+
+/// Standalone WorkloadEntries of the entry's namespace whose labels include every label of its
+/// `workloadSelector`, with their labels (spec labels, overridden by metadata labels).
+fn selected_workloads<'a>(
+    inputs: &Inputs<'a>,
+    se: &Named<'a, ServiceEntry>,
+) -> Vec<(&'a WorkloadEntry, BTreeMap<String, String>)> {
+    let Some(selector) = &se.spec.workload_selector else {
+        return Vec::new();
+    };
+    let wanted = selector.labels.clone().unwrap_or_default();
+    inputs
+        .workload_entries
+        .iter()
+        .filter(|we| we.resource.namespace() == se.resource.namespace())
+        .map(|we| {
+            let mut labels = we.spec.labels.clone();
+            labels.extend(we.resource.meta.labels.clone());
+            (we.spec, labels)
+        })
+        .filter(|(_, labels)| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        .collect()
+}
+
+fn endpoints(
+    se: &ServiceEntry,
+    host: &str,
+    ports: &[ServicePort],
+    selected: &[(&WorkloadEntry, BTreeMap<String, String>)],
+) -> Vec<Endpoint> {
+    let workloads = || {
+        let inline = se.endpoints.iter().map(|we| (we, we.labels.clone()));
+        let selected = selected.iter().map(|(we, labels)| (*we, labels.clone()));
+        inline
+            .chain(selected)
+            .filter_map(|(we, labels)| workload_endpoint(we, labels, ports))
+            .collect::<Vec<_>>()
+    };
+    match se.resolution.unwrap_or(Resolution::None) {
+        Resolution::None | Resolution::DynamicDns => Vec::new(),
+        Resolution::Static => workloads(),
+        Resolution::Dns | Resolution::DnsRoundRobin => {
+            if se.endpoints.is_empty() && selected.is_empty() {
+                host_endpoint(host, ports).into_iter().collect()
+            } else {
+                workloads()
+            }
+        }
+    }
+}
+
+/// The service port → endpoint port map: the workload's port of the same name, else the
+/// service port's `targetPort`, else the service port.
+fn port_map(named: &BTreeMap<String, i64>, ports: &[ServicePort]) -> BTreeMap<u16, u16> {
+    ports
+        .iter()
+        .map(|p| {
+            let by_name = p
+                .name
+                .as_ref()
+                .and_then(|n| named.get(n))
+                .and_then(|n| u16::try_from(*n).ok());
+            (p.number, by_name.or(p.target_port).unwrap_or(p.number))
+        })
+        .collect()
+}
+
+/// A WorkloadEntry as an endpoint. Unix socket addresses are not dialable by the proxy and are
+/// skipped, as are entries without an address.
+fn workload_endpoint(
+    we: &WorkloadEntry,
+    labels: BTreeMap<String, String>,
+    ports: &[ServicePort],
+) -> Option<Endpoint> {
+    let address = we.address.as_deref().filter(|a| !a.is_empty())?;
+    if address.starts_with("unix://") {
+        return None;
+    }
+    let address = match address.parse::<IpAddr>() {
+        Ok(ip) => EndpointAddress::Ip(ip),
+        Err(_) => EndpointAddress::Dns(address.to_ascii_lowercase()),
+    };
+    Some(Endpoint {
+        address,
+        ports: port_map(&we.ports, ports),
+        labels,
+        weight: we
+            .weight
+            .and_then(|w| u32::try_from(w).ok())
+            .filter(|w| *w > 0)
+            .unwrap_or(1),
+    })
+}
+
+/// `resolution: DNS` without endpoints: the host itself, resolved when connecting. One endpoint
+/// carries every port (`targetPort` or the port itself); wildcard hosts have none.
+fn host_endpoint(host: &str, ports: &[ServicePort]) -> Option<Endpoint> {
+    if host.contains('*') {
+        return None;
+    }
+    Some(Endpoint {
+        address: EndpointAddress::Dns(host.to_string()),
+        ports: port_map(&BTreeMap::new(), ports),
+        labels: BTreeMap::new(),
+        weight: 1,
+    })
+}

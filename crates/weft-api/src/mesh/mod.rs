@@ -1,0 +1,254 @@
+//! The compiled mesh: what a proxy serves from, built once per config version from validated
+//! resources and then only read. Request hosts map to virtual hosts, virtual hosts hold ordered
+//! HTTP routes with compiled matchers, routes point at clusters (host + subset + port) that carry
+//! their endpoints and traffic policy.
+//!
+//! Building is pure and synchronous (`compile`), so it is unit-tested without sockets; the proxy
+//! swaps whole snapshots atomically.
+
+mod compile;
+mod matcher;
+mod policy;
+mod registry;
+
+pub use compile::{CompileOptions, compile};
+pub use matcher::{HeaderMatcher, RequestFacts, RouteMatch, StringMatcher, query_value};
+pub use policy::{
+    ConnectionPool, ConsistentHashKey, LbPolicy, OutlierPolicy, RetryOn, RetryPolicy,
+};
+pub use registry::{Endpoint, EndpointAddress};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::resource::Resource;
+
+/// Which upstream a route sends to: a service host, an optional DestinationRule subset and an
+/// optional port. Rendered like Envoy's cluster names: `outbound|9080|v1|reviews.default.svc.cluster.local`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ClusterKey {
+    pub host: String,
+    pub subset: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for ClusterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let port = self.port.map(|p| p.to_string()).unwrap_or_default();
+        let subset = self.subset.as_deref().unwrap_or("");
+        write!(f, "outbound|{port}|{subset}|{}", self.host)
+    }
+}
+
+/// An upstream: endpoints plus the DestinationRule policy that applies to them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub key: ClusterKey,
+    /// Endpoints selected by the subset's labels (all of the service's without a subset).
+    pub endpoints: Vec<Endpoint>,
+    pub lb: LbPolicy,
+    pub pool: ConnectionPool,
+    pub outlier: Option<OutlierPolicy>,
+    /// `true` when the subset was named by a route but no DestinationRule defines it: requests
+    /// answer 503 with flag NC.
+    pub undefined_subset: bool,
+    /// Labels that identify the destination in metrics (`version`, `app`).
+    pub version: Option<String>,
+}
+
+/// The compiled config a proxy serves from.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeshConfig {
+    pub version: u64,
+    /// Exact request hosts (with every alias: `name`, `name.ns`, `name.ns.svc`, FQDN) → index
+    /// into `virtual_hosts`.
+    #[serde(skip)]
+    pub exact_hosts: BTreeMap<String, usize>,
+    /// `*.suffix` patterns, longest first, and a bare `*` last.
+    #[serde(skip)]
+    pub wildcard_hosts: Vec<(String, usize)>,
+    pub virtual_hosts: Vec<VirtualHost>,
+    #[serde(serialize_with = "clusters_as_list")]
+    pub clusters: BTreeMap<ClusterKey, Arc<Cluster>>,
+    pub outbound_policy: OutboundPolicy,
+    /// The resources this snapshot was built from (served by `/config_dump`).
+    #[serde(skip)]
+    pub resources: Vec<Resource>,
+}
+
+fn clusters_as_list<S: serde::Serializer>(
+    clusters: &BTreeMap<ClusterKey, Arc<Cluster>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(clusters.values())
+}
+
+/// What happens to requests for hosts the mesh does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum OutboundPolicy {
+    /// Forward to the host as the request names it (Istio's default).
+    #[default]
+    AllowAny,
+    /// Answer 502 (Istio: BlackHoleCluster).
+    RegistryOnly,
+}
+
+impl MeshConfig {
+    /// The virtual host serving a request authority (`host` or `host:port`).
+    pub fn virtual_host(&self, authority: &str) -> Option<&VirtualHost> {
+        let host = strip_port(authority).to_ascii_lowercase();
+        let host = host.trim_end_matches('.');
+        if let Some(i) = self.exact_hosts.get(host) {
+            return self.virtual_hosts.get(*i);
+        }
+        self.wildcard_hosts
+            .iter()
+            .find(|(pattern, _)| crate::host::host_matches(pattern, host))
+            .and_then(|(_, i)| self.virtual_hosts.get(*i))
+    }
+}
+
+/// `host:port` → `host` (IPv6 literals in brackets keep their brackets off).
+pub fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => authority,
+    }
+}
+
+/// All routes for one host, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct VirtualHost {
+    /// The canonical host (FQDN for services, literal for ServiceEntry hosts).
+    pub name: String,
+    /// `namespace/name` of the VirtualService, if one routes this host.
+    pub virtual_service: Option<String>,
+    pub routes: Vec<HttpRoute>,
+}
+
+/// One compiled HTTP route.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpRoute {
+    /// Route name for logs (`route_name`): the route's `name`, else `<vs-name>.<index>` or
+    /// `default` for the implicit route of a service without a VirtualService.
+    pub name: String,
+    /// OR of match blocks; empty matches everything.
+    pub matches: Vec<RouteMatch>,
+    pub action: RouteAction,
+    pub timeout: Option<Duration>,
+    pub retry: RetryPolicy,
+    pub fault: Option<Fault>,
+    pub headers: HeaderOps,
+    pub mirrors: Vec<Mirror>,
+    pub cors: Option<Cors>,
+}
+
+/// What a matched route does.
+#[derive(Debug, Clone, Serialize)]
+pub enum RouteAction {
+    Forward {
+        destinations: Vec<WeightedDestination>,
+        rewrite: Option<Rewrite>,
+    },
+    Redirect(Redirect),
+    DirectResponse {
+        status: u16,
+        body: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightedDestination {
+    pub cluster: ClusterKey,
+    pub weight: u32,
+    pub headers: HeaderOps,
+}
+
+/// Request and response header operations.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HeaderOps {
+    pub request: HeaderEdits,
+    pub response: HeaderEdits,
+}
+
+/// `set` overwrites, `add` appends, `remove` deletes (names lowercase).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HeaderEdits {
+    pub set: Vec<(String, String)>,
+    pub add: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+impl HeaderEdits {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rewrite {
+    /// Replaces the matched prefix (prefix matches) or the whole path.
+    pub uri: Option<String>,
+    #[serde(skip)]
+    pub uri_regex: Option<(regex::Regex, String)>,
+    pub authority: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Redirect {
+    pub uri: Option<String>,
+    pub authority: Option<String>,
+    pub port: Option<RedirectPort>,
+    pub scheme: Option<String>,
+    /// Default 301.
+    pub code: u16,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub enum RedirectPort {
+    Fixed(u16),
+    FromProtocolDefault,
+    FromRequestPort,
+}
+
+/// Fault injection: an optional delay and an optional abort, each for a share of requests.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    pub delay: Option<(Duration, f64)>,
+    pub abort: Option<(Abort, f64)>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub enum Abort {
+    Http(u16),
+    /// gRPC status code number.
+    Grpc(u32),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mirror {
+    pub cluster: ClusterKey,
+    /// Share of requests mirrored, 0..=100.
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cors {
+    #[serde(skip)]
+    pub allow_origins: Vec<StringMatcher>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<Duration>,
+    pub allow_credentials: bool,
+    /// `false`: unmatched preflights go upstream (FORWARD, the default).
+    pub ignore_unmatched_preflights: bool,
+}

@@ -1,0 +1,321 @@
+//! The HTTP edge: one call per request. It finds the virtual host and route, applies faults,
+//! redirects and direct responses, forwards everything else, and turns the outcome into the
+//! response, one access-log line and the request metrics (recorded when the response body
+//! ends, so byte counts and durations are whole).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use weft_api::mesh::{
+    Abort, Cluster, ClusterKey, ConnectionPool, Endpoint, EndpointAddress, LbPolicy, MeshConfig,
+    OutboundPolicy, RouteAction, VirtualHost,
+};
+
+use crate::body::{ProxyBody, boxed};
+use crate::control::ActiveConfig;
+use crate::route::actions::{direct_response, redirect, split_authority};
+use crate::route::forward::{Forward, Outcome, forward};
+use crate::route::{RequestView, chance, select};
+use crate::telemetry::response_flags::{ResponseFlag, ResponseFlags};
+use crate::telemetry::{Telemetry, RequestRecord};
+use crate::upstream::Upstreams;
+
+/// Who this proxy is, for metrics labels.
+#[derive(Debug, Clone, Default)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// Everything request handling shares.
+pub struct ProxyState {
+    pub config: Arc<ActiveConfig>,
+    pub upstreams: Arc<Upstreams>,
+    pub telemetry: Telemetry,
+    pub workload: Workload,
+}
+
+/// The two ends of a downstream connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        // `te: trailers` is meaningful for gRPC over HTTP/2 and is kept.
+        if *name == "te" && headers.get("te").is_some_and(|v| v == "trailers") {
+            continue;
+        }
+        headers.remove(*name);
+    }
+}
+
+/// Handles one request; never fails (failures are responses).
+pub async fn handle(state: Arc<ProxyState>, conn: ConnInfo, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let mut record = RequestRecord::begin(SystemTime::now(), &req, conn.peer, conn.local);
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    ensure_request_id(&mut parts.headers, &mut record);
+    let Some(authority) = authority(&parts) else {
+        let o = Outcome::local(StatusCode::BAD_REQUEST, "missing host", Some(ResponseFlag::DownstreamProtocolError), "missing_host_header");
+        return Ok(state.telemetry.finish(record, o, started, &state.workload, None));
+    };
+    record.authority = authority.clone();
+    let mesh = state.config.load();
+    let req = Request::from_parts(parts, boxed(body));
+    let (outcome, vhost_name) = route_request(&state, &mesh, &authority, conn, req, &mut record).await;
+    let version = outcome.cluster.as_ref().and_then(|k| mesh.clusters.get(k)).and_then(|c| c.version.clone());
+    record.destination_version = version;
+    let mut outcome = outcome;
+    strip_hop_by_hop(outcome.response.headers_mut());
+    Ok(state.telemetry.finish(record, outcome, started, &state.workload, vhost_name))
+}
+
+fn ensure_request_id(headers: &mut http::HeaderMap, record: &mut RequestRecord) {
+    let id = match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        Some(id) => id.to_string(),
+        None => {
+            let id = new_request_id();
+            if let Ok(v) = HeaderValue::try_from(id.as_str()) {
+                headers.insert("x-request-id", v);
+            }
+            id
+        }
+    };
+    record.request_id = Some(id);
+}
+
+/// A random UUID v4, as Envoy generates for `x-request-id`.
+fn new_request_id() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    let a = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+    let b = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// The request's authority: absolute-form URI or `:authority`, else the Host header.
+fn authority(parts: &http::request::Parts) -> Option<String> {
+    if let Some(a) = parts.uri.authority() {
+        return Some(a.as_str().to_string());
+    }
+    parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+}
+
+async fn route_request(
+    state: &Arc<ProxyState>,
+    mesh: &Arc<MeshConfig>,
+    authority: &str,
+    conn: ConnInfo,
+    req: Request<ProxyBody>,
+    record: &mut RequestRecord,
+) -> (Outcome, Option<String>) {
+    let scheme = req.uri().scheme_str().unwrap_or("http").to_string();
+    let (_, port) = split_authority(authority);
+    let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let Some(vhost) = mesh.virtual_host(authority) else {
+        return (unknown_host(state, mesh, authority, port, conn, req).await, None);
+    };
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let view = RequestView {
+        method: req.method().as_str(),
+        path: &path,
+        query: query.as_deref(),
+        scheme: &scheme,
+        authority,
+        port,
+        headers: req.headers(),
+    };
+    let Some(route) = select(vhost, &view) else {
+        let o = Outcome::local(StatusCode::NOT_FOUND, "", Some(ResponseFlag::NoRouteFound), "route_not_found");
+        return (o, Some(vhost.name.clone()));
+    };
+    let matched = {
+        let header = |n: &str| crate::route::header_value(view.headers, n);
+        let facts = weft_api::mesh::RequestFacts { method: view.method, path: view.path, query: view.query, scheme: view.scheme, authority, port, header: &header };
+        route.matches.iter().find(|m| m.matches(&facts))
+    };
+    record.route_name = Some(route.name.clone());
+    let mut flags = ResponseFlags::NONE;
+    if let Some(fault) = &route.fault {
+        if let Some((delay, pct)) = fault.delay {
+            if chance(pct) {
+                tokio::time::sleep(delay).await;
+                flags.insert(ResponseFlag::DelayInjected);
+            }
+        }
+        if let Some((abort, pct)) = fault.abort {
+            if chance(pct) {
+                let mut o = abort_response(abort);
+                o.flags.insert(ResponseFlag::FaultInjected);
+                for f in flags.iter() {
+                    o.flags.insert(f);
+                }
+                return (o, Some(vhost.name.clone()));
+            }
+        }
+    }
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let mut outcome = match &route.action {
+        RouteAction::Redirect(r) => local(redirect(r, &scheme, authority, &path_and_query), "direct_response"),
+        RouteAction::DirectResponse { status, body } => local(direct_response(*status, body.as_deref()), "direct_response"),
+        RouteAction::Forward { destinations, rewrite } => {
+            let fwd = Forward {
+                mesh,
+                route,
+                matched,
+                destinations,
+                rewrite: rewrite.as_ref(),
+                authority,
+                port,
+                peer_ip: Some(conn.peer.ip()),
+            };
+            let deadline = route.timeout;
+            let send = forward(fwd, &state.upstreams, req);
+            match deadline {
+                Some(t) => match tokio::time::timeout(t, send).await {
+                    Ok(o) => o,
+                    Err(_) => Outcome::local(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(ResponseFlag::UpstreamRequestTimeout), "upstream_response_timeout"),
+                },
+                None => send.await,
+            }
+        }
+    };
+    for f in flags.iter() {
+        outcome.flags.insert(f);
+    }
+    (outcome, Some(vhost_display(vhost)))
+}
+
+fn vhost_display(vhost: &VirtualHost) -> String {
+    vhost.name.clone()
+}
+
+fn local(response: Response<ProxyBody>, details: &'static str) -> Outcome {
+    Outcome {
+        response,
+        flags: ResponseFlags::NONE,
+        details,
+        cluster: None,
+        upstream_host: None,
+        upstream_time: None,
+    }
+}
+
+/// The response of an injected abort: the HTTP status, or HTTP 200 with `grpc-status`.
+fn abort_response(abort: Abort) -> Outcome {
+    match abort {
+        Abort::Http(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut o = Outcome::local(status, "fault filter abort", None, "fault_filter_abort");
+            o.flags = ResponseFlags::NONE;
+            o
+        }
+        Abort::Grpc(code) => {
+            let mut o = Outcome::local(StatusCode::OK, "", None, "fault_filter_abort");
+            o.response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            if let Ok(v) = HeaderValue::try_from(code.to_string()) {
+                o.response.headers_mut().insert("grpc-status", v);
+            }
+            o
+        }
+    }
+}
+
+/// A host the mesh does not know: forwarded as asked (ALLOW_ANY) or refused (REGISTRY_ONLY).
+async fn unknown_host(
+    state: &Arc<ProxyState>,
+    mesh: &MeshConfig,
+    authority: &str,
+    port: u16,
+    conn: ConnInfo,
+    req: Request<ProxyBody>,
+) -> Outcome {
+    if mesh.outbound_policy == OutboundPolicy::RegistryOnly {
+        let mut o = Outcome::local(StatusCode::BAD_GATEWAY, "", None, "blackhole");
+        o.cluster = Some(ClusterKey { host: "BlackHoleCluster".into(), subset: None, port: None });
+        return o;
+    }
+    let (host, _) = split_authority(authority);
+    let address = match host.parse() {
+        Ok(ip) => EndpointAddress::Ip(ip),
+        Err(_) => EndpointAddress::Dns(host.clone()),
+    };
+    let key = ClusterKey { host: "PassthroughCluster".into(), subset: None, port: Some(port) };
+    let cluster = Arc::new(Cluster {
+        key: key.clone(),
+        endpoints: vec![Endpoint { address, ports: [(port, port)].into(), labels: Default::default(), weight: 1 }],
+        lb: LbPolicy::RoundRobin,
+        pool: ConnectionPool::default(),
+        outlier: None,
+        undefined_subset: false,
+        version: None,
+    });
+    let pick = crate::upstream::PickContext { service_port: Some(port), hash: None, exclude: Vec::new() };
+    let started = Instant::now();
+    let _ = conn;
+    match state.upstreams.send(&cluster, req, &pick).await {
+        Ok(sent) => Outcome {
+            response: sent.response,
+            flags: ResponseFlags::NONE,
+            details: "via_upstream",
+            cluster: Some(key),
+            upstream_host: Some(sent.endpoint),
+            upstream_time: Some(started.elapsed()),
+        },
+        Err(_) => {
+            let mut o = Outcome::local(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                Some(ResponseFlag::UpstreamConnectionFailure),
+                "upstream_reset_before_response_started{connection_failure}",
+            );
+            o.cluster = Some(key);
+            o
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! A running proxy: the config loaded and watched, the outbound and admin listeners bound, and
+//! everything stopped together on shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::admin::{AdminState, serve_admin};
+use crate::control::{ActiveConfig, ConfigError, ConfigSource, watch_files};
+use crate::listener::http::Workload;
+use crate::listener::{ProxyState, serve_outbound};
+use crate::telemetry::Telemetry;
+use crate::telemetry::access_log::AccessLog;
+use crate::telemetry::metrics::ProxyMetrics;
+use crate::upstream::Upstreams;
+
+/// How to run a standalone proxy.
+pub struct SidecarOptions {
+    pub source: ConfigSource,
+    pub outbound: SocketAddr,
+    pub admin: SocketAddr,
+    pub workload: Workload,
+    pub access_log: AccessLog,
+}
+
+/// Why a proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid config:\n{0}")]
+    Config(#[from] ConfigError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A proxy whose listeners are bound, ready to serve.
+pub struct Sidecar {
+    pub outbound_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    outbound: TcpListener,
+    admin: TcpListener,
+    state: Arc<ProxyState>,
+    source: ConfigSource,
+    registry: Arc<Registry>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+}
+
+impl Sidecar {
+    /// Loads the config (an invalid one is an error: nothing starts) and binds the listeners.
+    pub async fn bind(opts: SidecarOptions) -> Result<Sidecar, StartError> {
+        let source = opts.source.clone();
+        let initial = tokio::task::spawn_blocking(move || source.load(1))
+            .await
+            .map_err(|e| ConfigError { message: e.to_string(), file: None, line: None })??;
+        let outbound = bind(opts.outbound).await?;
+        let admin = bind(opts.admin).await?;
+        let outbound_addr = outbound.local_addr().map_err(|source| StartError::Bind { addr: opts.outbound, source })?;
+        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: opts.admin, source })?;
+        let mut registry = Registry::default();
+        let metrics = ProxyMetrics::register(&mut registry);
+        let state = Arc::new(ProxyState {
+            config: ActiveConfig::new(initial),
+            upstreams: Arc::new(Upstreams::new()),
+            telemetry: Telemetry { access_log: opts.access_log, metrics },
+            workload: opts.workload,
+        });
+        Ok(Sidecar { outbound_addr, admin_addr, outbound, admin, state, source: opts.source, registry: Arc::new(registry) })
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let ready = Arc::new(AtomicBool::new(true));
+        let config = self.state.config.clone();
+        let admin_state = AdminState {
+            ready,
+            config_dump: Arc::new(move || config.dump()),
+            registry: self.registry.clone(),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let admin = tokio::spawn(serve_admin(self.admin, admin_state, stopped(stop_rx.clone())));
+        let watcher = tokio::spawn(watch_files(self.source.clone(), self.state.config.clone()));
+        let outbound = tokio::spawn(serve_outbound(self.outbound, self.state.clone(), stopped(stop_rx)));
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        watcher.abort();
+        let _ = outbound.await;
+        let _ = admin.await;
+    }
+}
