@@ -181,57 +181,80 @@ async fn send_with_retries(
     let policy = &fwd.route.retry;
     let started = Instant::now();
     let attempts = if replay.replayable() { policy.attempts } else { 0 };
-    let mut flags = ResponseFlags::NONE;
     let mut attempt = 0;
+    // Held while a retry is in flight: `connectionPool.http.maxRetries` bounds concurrent retries.
+    let mut _retry_permit = None;
     loop {
         let mut req = Request::from_parts(parts.clone(), replay.take());
-        if attempt > 0 {
-            if let Ok(v) = HeaderValue::try_from((attempt + 1).to_string()) {
-                req.headers_mut().insert("x-envoy-attempt-count", v);
-            }
+        if attempt > 0
+            && let Ok(v) = HeaderValue::try_from((attempt + 1).to_string())
+        {
+            req.headers_mut().insert("x-envoy-attempt-count", v);
         }
-        let send = upstreams.send(cluster, req, &pick);
-        let result = match policy.per_try_timeout {
-            Some(t) => tokio::time::timeout(t, send).await.map_err(|_| TryError::PerTryTimeout).and_then(|r| r.map_err(TryError::Upstream)),
-            None => send.await.map_err(TryError::Upstream),
+        let result = try_once(upstreams, cluster, req, &pick, policy.per_try_timeout).await;
+        let retriable = match &result {
+            Ok(sent) => retriable_response(&policy.retry_on, &sent.response),
+            Err(err) => retriable_error(&policy.retry_on, err),
         };
-        let last = attempt >= attempts;
-        match result {
-            Ok(sent) => {
-                let status = sent.response.status().as_u16();
-                let grpc = grpc_status(&sent.response);
-                let retry = policy.retry_on.retries_status(status) || grpc.is_some_and(|g| policy.retry_on.grpc.contains(&g));
-                if retry && !last {
-                    pick.exclude.push(sent.endpoint.clone());
-                } else {
-                    if retry {
-                        flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
-                    }
-                    return Outcome {
-                        response: sent.response,
-                        flags,
-                        details: "via_upstream",
-                        cluster: None,
-                        upstream_host: Some(sent.endpoint),
-                        upstream_time: Some(started.elapsed()),
-                    };
-                }
-            }
-            Err(err) => {
-                if retriable_error(&policy.retry_on, &err) && !last {
-                    if let TryError::Upstream(e) = &err {
-                        if let Some(ep) = e.endpoint() {
-                            pick.exclude.push(ep.to_string());
-                        }
-                    }
-                } else {
-                    let retried = attempt > 0 && retriable_error(&policy.retry_on, &err);
-                    return failure(err, retried);
-                }
-            }
+        let permit = (retriable && attempt < attempts)
+            .then(|| upstreams.retry_permit(cluster))
+            .flatten();
+        if permit.is_none() {
+            // Retries exhausted (URX) only when every allowed retry was used.
+            let exhausted = retriable && attempts > 0 && attempt >= attempts;
+            return finish_try(result, exhausted, started);
         }
+        _retry_permit = permit;
+        let tried = match &result {
+            Ok(sent) => Some(sent.endpoint.clone()),
+            Err(TryError::Upstream(e)) => e.endpoint().map(str::to_string),
+            Err(TryError::PerTryTimeout) => None,
+        };
+        pick.exclude.extend(tried);
+        drop(result);
         attempt += 1;
         tokio::time::sleep(backoff(policy.backoff, attempt)).await;
+    }
+}
+
+async fn try_once(
+    upstreams: &Upstreams,
+    cluster: &Arc<Cluster>,
+    req: Request<ProxyBody>,
+    pick: &PickContext,
+    per_try_timeout: Option<Duration>,
+) -> Result<crate::upstream::Sent, TryError> {
+    let send = upstreams.send(cluster, req, pick);
+    match per_try_timeout {
+        Some(t) => match tokio::time::timeout(t, send).await {
+            Ok(r) => r.map_err(TryError::Upstream),
+            Err(_) => Err(TryError::PerTryTimeout),
+        },
+        None => send.await.map_err(TryError::Upstream),
+    }
+}
+
+fn retriable_response(on: &weft_api::mesh::RetryOn, resp: &Response<ProxyBody>) -> bool {
+    on.retries_status(resp.status().as_u16()) || grpc_status(resp).is_some_and(|g| on.grpc.contains(&g))
+}
+
+fn finish_try(result: Result<crate::upstream::Sent, TryError>, exhausted: bool, started: Instant) -> Outcome {
+    match result {
+        Ok(sent) => {
+            let mut flags = ResponseFlags::NONE;
+            if exhausted {
+                flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);
+            }
+            Outcome {
+                response: sent.response,
+                flags,
+                details: "via_upstream",
+                cluster: None,
+                upstream_host: Some(sent.endpoint),
+                upstream_time: Some(started.elapsed()),
+            }
+        }
+        Err(err) => failure(err, exhausted),
     }
 }
 

@@ -77,7 +77,8 @@ fn least_request(view: &View, usable: Option<&[bool]>) -> Option<usize> {
     let (load_a, load_b) = (a.host.active(), b.host.active());
     // Fewer active requests per unit of weight wins; a tie keeps the first draw, so idle
     // endpoints get their weighted-random share.
-    let second_wins = u128::from(load_b) * u128::from(a.weight) < u128::from(load_a) * u128::from(b.weight);
+    let second_wins =
+        u128::from(load_b) * u128::from(a.weight) < u128::from(load_a) * u128::from(b.weight);
     Some(if second_wins { second } else { first })
 }
 

@@ -40,7 +40,11 @@ fn cluster(weights: &[u32], lb: LbPolicy) -> Cluster {
 }
 
 fn view(weights: &[u32], lb: &LbPolicy) -> View {
-    View::build(&cluster(weights, lb.clone()), Some(80), &HostRegistry::default())
+    View::build(
+        &cluster(weights, lb.clone()),
+        Some(80),
+        &HostRegistry::default(),
+    )
 }
 
 /// Picks `n` times and counts picks per target.
@@ -74,14 +78,20 @@ fn round_robin_is_exact() {
         .map(|_| choose(&LbPolicy::RoundRobin, &v, &rr, None, None).unwrap())
         .collect();
     assert_eq!(order, [0, 1, 2, 0, 1, 2]);
-    assert_eq!(counts(&LbPolicy::Passthrough, &v, 300, None), [100, 100, 100]);
+    assert_eq!(
+        counts(&LbPolicy::Passthrough, &v, 300, None),
+        [100, 100, 100]
+    );
 }
 
 #[test]
 fn weighted_round_robin_is_exact_and_interleaved() {
     let v = view(&[1, 2, 3], &LbPolicy::RoundRobin);
     assert_eq!(v.schedule, [2, 1, 2, 0, 1, 2]);
-    assert_eq!(counts(&LbPolicy::RoundRobin, &v, 600, None), [100, 200, 300]);
+    assert_eq!(
+        counts(&LbPolicy::RoundRobin, &v, 600, None),
+        [100, 200, 300]
+    );
     // Common factors do not lengthen the order.
     assert_eq!(view(&[10, 20], &LbPolicy::RoundRobin).schedule.len(), 3);
 }
@@ -146,8 +156,9 @@ fn consistent_hash_is_sticky_and_random_without_a_key() {
             assert_eq!(choose(&lb, &v, &rr, None, Some(key)), Some(first));
         }
     }
-    let seen: std::collections::BTreeSet<usize> =
-        (0..200).filter_map(|_| choose(&lb, &v, &rr, None, None)).collect();
+    let seen: std::collections::BTreeSet<usize> = (0..200)
+        .filter_map(|_| choose(&lb, &v, &rr, None, None))
+        .collect();
     assert_eq!(seen.len(), 4);
 }
 
@@ -166,12 +177,18 @@ fn masked_targets_are_never_picked() {
             let c = counts(lb, &v, 600, Some(&mask));
             assert_eq!(c[1], 0, "{lb:?} {weights:?}");
             let rr = AtomicUsize::new(0);
-            assert_eq!(choose(lb, &v, &rr, Some(&[false, false, false]), Some(3)), None);
+            assert_eq!(
+                choose(lb, &v, &rr, Some(&[false, false, false]), Some(3)),
+                None
+            );
         }
     }
     // Round robin over the usable targets stays exact by weight.
     let v = view(&[1, 5, 2], &LbPolicy::RoundRobin);
-    assert_eq!(counts(&LbPolicy::RoundRobin, &v, 300, Some(&mask)), [100, 0, 200]);
+    assert_eq!(
+        counts(&LbPolicy::RoundRobin, &v, 300, Some(&mask)),
+        [100, 0, 200]
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use weft_api::mesh::Cluster;
+use weft_api::mesh::{Cluster, LbPolicy};
 
 use super::balancer;
 use super::limits::Limits;
@@ -78,12 +78,21 @@ impl ClusterState {
 
     /// The endpoints of `compiled` for `service_port`.
     pub(super) fn view(&self, compiled: &Compiled, service_port: Option<u16>) -> Arc<View> {
-        if let Some((_, view)) = compiled.views.load().iter().find(|(p, _)| *p == service_port) {
+        if let Some((_, view)) = compiled
+            .views
+            .load()
+            .iter()
+            .find(|(p, _)| *p == service_port)
+        {
             return view.clone();
         }
         let view = Arc::new(View::build(&compiled.cluster, service_port, &self.hosts));
         compiled.views.rcu(|views| {
-            let mut views = if views.len() >= MAX_VIEWS { Vec::new() } else { (**views).clone() };
+            let mut views = if views.len() >= MAX_VIEWS {
+                Vec::new()
+            } else {
+                (**views).clone()
+            };
             if !views.iter().any(|(p, _)| *p == service_port) {
                 views.push((service_port, view.clone()));
             }
@@ -94,13 +103,30 @@ impl ClusterState {
 
     /// Picks a target of `view` for a request: outlier ejections (unless in panic mode), then
     /// retry exclusions (unless they exclude everything left), then the balancer.
-    pub(super) fn pick(&self, cluster: &Cluster, view: &View, exclude: &[String], hash: Option<u64>, now: Millis) -> Option<usize> {
+    ///
+    /// Consistent-hash clusters ignore exclusions: Istio leaves out Envoy's
+    /// `retry_previous_hosts` predicate for them, so a retry goes to the key's endpoint again.
+    pub(super) fn pick(
+        &self,
+        cluster: &Cluster,
+        view: &View,
+        exclude: &[String],
+        hash: Option<u64>,
+        now: Millis,
+    ) -> Option<usize> {
+        let exclude = match cluster.lb {
+            LbPolicy::ConsistentHash(_) => &[],
+            _ => exclude,
+        };
         let total = view.targets.len();
         if total == 0 {
             return None;
         }
         let mut usable: Option<Vec<bool>> = None;
-        let detecting = cluster.outlier.as_ref().filter(|_| self.ejections.maybe_active(now));
+        let detecting = cluster
+            .outlier
+            .as_ref()
+            .filter(|_| self.ejections.maybe_active(now));
         if let Some(policy) = detecting {
             let (mask, healthy) = outlier::healthy_mask(&view.targets, now);
             if healthy < total && !outlier::in_panic(policy.min_health_percent, healthy, total) {
@@ -127,7 +153,14 @@ impl ClusterState {
     }
 
     /// Counts a try's outcome for outlier detection and ejects the endpoint when it should be.
-    pub(super) fn record(&self, cluster: &Cluster, view: &View, idx: usize, outcome: TryOutcome, now: Millis) {
+    pub(super) fn record(
+        &self,
+        cluster: &Cluster,
+        view: &View,
+        idx: usize,
+        outcome: TryOutcome,
+        now: Millis,
+    ) {
         let Some(policy) = &cluster.outlier else {
             return;
         };

@@ -47,9 +47,8 @@ impl UpstreamError {
     /// for excluding it on a retry).
     pub fn endpoint(&self) -> Option<&str> {
         match self {
-            UpstreamError::ConnectFailure { endpoint, .. } | UpstreamError::Reset { endpoint, .. } => {
-                Some(endpoint)
-            }
+            UpstreamError::ConnectFailure { endpoint, .. }
+            | UpstreamError::Reset { endpoint, .. } => Some(endpoint),
             UpstreamError::NoHealthyUpstream | UpstreamError::Overflow => None,
         }
     }

@@ -26,9 +26,9 @@ pub(super) fn mix(mut z: u64) -> u64 {
 }
 
 fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(seed, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(seed, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Where point `n` of the endpoint `authority` sits.
@@ -113,10 +113,18 @@ mod tests {
     #[test]
     fn adding_an_endpoint_moves_about_one_nth_of_keys_all_to_it() {
         let four = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"];
-        let five = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.5:80"];
+        let five = [
+            "10.0.0.1:80",
+            "10.0.0.2:80",
+            "10.0.0.3:80",
+            "10.0.0.4:80",
+            "10.0.0.5:80",
+        ];
         let before = assign(&ring(&four), &four);
         let after = assign(&ring(&five), &five);
-        let moved: Vec<usize> = (0..before.len()).filter(|i| before[*i] != after[*i]).collect();
+        let moved: Vec<usize> = (0..before.len())
+            .filter(|i| before[*i] != after[*i])
+            .collect();
         assert!(moved.iter().all(|i| after[*i] == "10.0.0.5:80"));
         let share = moved.len() as f64 / KEYS as f64;
         assert!((0.12..0.28).contains(&share), "moved {share}");

@@ -44,7 +44,9 @@ pub(super) fn request_limit(pool: &ConnectionPool) -> u64 {
 /// Takes one slot of `counter` unless `limit` slots are taken already.
 fn take(counter: &AtomicU64, limit: u64) -> bool {
     counter
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < limit).then_some(n + 1)
+        })
         .is_ok()
 }
 
@@ -55,7 +57,11 @@ fn give_back(counter: &AtomicU64) {
 
 impl Limits {
     /// Admits one request to `host`, or `None` when the cluster is at its limit.
-    pub(super) fn admit(self: &Arc<Self>, pool: &ConnectionPool, host: &Arc<HostStats>) -> Option<RequestGuard> {
+    pub(super) fn admit(
+        self: &Arc<Self>,
+        pool: &ConnectionPool,
+        host: &Arc<HostStats>,
+    ) -> Option<RequestGuard> {
         if !take(&self.active, request_limit(pool)) {
             return None;
         }
@@ -170,7 +176,10 @@ mod tests {
         pool.http2 = true;
         pool.max_requests = 7;
         assert_eq!(request_limit(&pool), 7);
-        assert_eq!(request_limit(&ConnectionPool::default()), u64::from(u32::MAX));
+        assert_eq!(
+            request_limit(&ConnectionPool::default()),
+            u64::from(u32::MAX)
+        );
     }
 
     #[test]

@@ -94,7 +94,10 @@ impl Upstreams {
         let idx = state
             .pick(cluster, &view, &pick.exclude, pick.hash, self.now())
             .ok_or(UpstreamError::NoHealthyUpstream)?;
-        let target = view.targets.get(idx).ok_or(UpstreamError::NoHealthyUpstream)?;
+        let target = view
+            .targets
+            .get(idx)
+            .ok_or(UpstreamError::NoHealthyUpstream)?;
         let guard = state
             .limits
             .admit(&cluster.pool, &target.host)
@@ -111,7 +114,8 @@ impl Upstreams {
             Ok(response) => {
                 let outcome = TryOutcome::of_status(response.status());
                 state.record(cluster, &view, idx, outcome, self.now());
-                let response = response.map(|body| crate::body::boxed(TrackedBody::new(body, guard)));
+                let response =
+                    response.map(|body| crate::body::boxed(TrackedBody::new(body, guard)));
                 Ok(Sent { response, endpoint })
             }
             Err(err) => {

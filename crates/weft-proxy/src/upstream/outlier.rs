@@ -88,9 +88,9 @@ impl HostOutlier {
         if now < until {
             return true;
         }
-        let ended = self
-            .ejected_until
-            .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire);
+        let ended =
+            self.ejected_until
+                .compare_exchange(until, 0, Ordering::AcqRel, Ordering::Acquire);
         if ended.is_ok() {
             self.last_uneject.store(until, Ordering::Release);
             self.consecutive_5xx.store(0, Ordering::Release);
@@ -133,8 +133,10 @@ impl HostOutlier {
         if backoff.saturating_mul(base) < max.saturating_add(base) {
             backoff += 1;
         }
-        self.backoff
-            .store(u32::try_from(backoff).unwrap_or(u32::MAX), Ordering::Release);
+        self.backoff.store(
+            u32::try_from(backoff).unwrap_or(u32::MAX),
+            Ordering::Release,
+        );
         let until = now.saturating_add(backoff.saturating_mul(base).min(max));
         self.ejected_until.store(until, Ordering::Release);
         until
@@ -241,8 +243,14 @@ mod tests {
     #[test]
     fn outcomes_from_status() {
         assert_eq!(TryOutcome::of_status(StatusCode::OK), TryOutcome::Success);
-        assert_eq!(TryOutcome::of_status(StatusCode::NOT_FOUND), TryOutcome::Success);
-        assert_eq!(TryOutcome::of_status(StatusCode::INTERNAL_SERVER_ERROR), ERR);
+        assert_eq!(
+            TryOutcome::of_status(StatusCode::NOT_FOUND),
+            TryOutcome::Success
+        );
+        assert_eq!(
+            TryOutcome::of_status(StatusCode::INTERNAL_SERVER_ERROR),
+            ERR
+        );
         assert_eq!(TryOutcome::of_status(StatusCode::SERVICE_UNAVAILABLE), GW);
     }
 
@@ -256,9 +264,15 @@ mod tests {
         assert!(!host.count(&p, ERR, 1));
         assert!(!host.count(&p, GW, 1));
         assert!(host.count(&p, ERR, 1));
-        assert!(!host.count(&p, ERR, 1), "the counter restarts after a trigger");
+        assert!(
+            !host.count(&p, ERR, 1),
+            "the counter restarts after a trigger"
+        );
         let off = HostOutlier::default();
-        assert!((0..10).all(|_| !off.count(&policy(0), ERR, 1)), "0 disables");
+        assert!(
+            (0..10).all(|_| !off.count(&policy(0), ERR, 1)),
+            "0 disables"
+        );
     }
 
     #[test]
@@ -269,7 +283,10 @@ mod tests {
             ..policy(10)
         };
         assert!(!host.count(&p, GW, 1));
-        assert!(!host.count(&p, ERR, 1), "a plain 500 breaks a run of gateway errors");
+        assert!(
+            !host.count(&p, ERR, 1),
+            "a plain 500 breaks a run of gateway errors"
+        );
         assert!(!host.count(&p, GW, 1));
         assert!(host.count(&p, GW, 1));
     }

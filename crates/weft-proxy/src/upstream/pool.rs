@@ -81,7 +81,11 @@ pub(super) fn retarget(
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
     );
     *req.uri_mut() = Uri::from_parts(parts)?;
-    *req.version_mut() = if http2 { Version::HTTP_2 } else { Version::HTTP_11 };
+    *req.version_mut() = if http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     Ok(())
 }
 

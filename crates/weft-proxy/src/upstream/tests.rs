@@ -113,7 +113,12 @@ fn request(path: &str) -> Request<ProxyBody> {
         .unwrap()
 }
 
-async fn send(up: &Upstreams, c: &Arc<Cluster>, path: &str, pick: &PickContext) -> Result<Sent, UpstreamError> {
+async fn send(
+    up: &Upstreams,
+    c: &Arc<Cluster>,
+    path: &str,
+    pick: &PickContext,
+) -> Result<Sent, UpstreamError> {
     tokio::time::timeout(DEADLINE, up.send(c, request(path), pick))
         .await
         .expect("send hung")
@@ -121,7 +126,10 @@ async fn send(up: &Upstreams, c: &Arc<Cluster>, path: &str, pick: &PickContext) 
 
 /// Which echo answered (the body is read to the end).
 async fn answered_by(sent: Sent) -> String {
-    let name = sent.response.headers()["x-echo-name"].to_str().unwrap().to_string();
+    let name = sent.response.headers()["x-echo-name"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let _ = sent.response.into_body().collect().await.unwrap();
     name
 }
@@ -143,7 +151,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -152,7 +163,11 @@ where
 fn assert_share(count: usize, n: usize, p: f64) {
     let (n, c) = (n as f64, count as f64);
     let tolerance = 6.0 * (n * p * (1.0 - p)).sqrt();
-    assert!((c - n * p).abs() <= tolerance, "{c} of {n}, expected {} ± {tolerance}", n * p);
+    assert!(
+        (c - n * p).abs() <= tolerance,
+        "{c} of {n}, expected {} ± {tolerance}",
+        n * p
+    );
 }
 
 #[tokio::test]
@@ -225,11 +240,25 @@ async fn consistent_hash_keeps_a_key_on_one_endpoint() {
         };
         let first = answered_by(send(&up, &c, "/", &pick).await.unwrap()).await;
         for _ in 0..3 {
-            assert_eq!(answered_by(send(&up, &c, "/", &pick).await.unwrap()).await, first);
+            assert_eq!(
+                answered_by(send(&up, &c, "/", &pick).await.unwrap()).await,
+                first
+            );
         }
         owners.insert(first);
     }
     assert!(owners.len() >= 3, "40 keys landed on {owners:?}");
+    // Retries keep the key's endpoint (Istio sets no retry_previous_hosts with a hash policy).
+    let pick = PickContext {
+        hash: Some(7),
+        ..ctx()
+    };
+    let owner = send(&up, &c, "/", &pick).await.unwrap().endpoint;
+    let retry = PickContext {
+        exclude: vec![owner.clone()],
+        ..pick
+    };
+    assert_eq!(send(&up, &c, "/", &retry).await.unwrap().endpoint, owner);
 }
 
 #[tokio::test]
@@ -276,10 +305,17 @@ async fn no_endpoints_is_no_healthy_upstream() {
 #[tokio::test]
 async fn a_closed_port_is_a_connect_failure() {
     let addr = closed_port().await;
-    let c = Arc::new(cluster_of("closed", vec![endpoint_at(addr, 1)], LbPolicy::RoundRobin));
+    let c = Arc::new(cluster_of(
+        "closed",
+        vec![endpoint_at(addr, 1)],
+        LbPolicy::RoundRobin,
+    ));
     let up = Upstreams::new();
     let err = send(&up, &c, "/", &ctx()).await.unwrap_err();
-    assert!(matches!(err, UpstreamError::ConnectFailure { .. }), "{err:?}");
+    assert!(
+        matches!(err, UpstreamError::ConnectFailure { .. }),
+        "{err:?}"
+    );
     assert_eq!(err.response_flag(), "UF");
     assert_eq!(err.endpoint(), Some(addr.to_string().as_str()));
     assert_eq!(up.active_requests(&c.key), 0);
@@ -302,7 +338,11 @@ async fn hang_up_server() -> SocketAddr {
 #[tokio::test]
 async fn a_connection_closed_before_a_response_is_a_reset() {
     let addr = hang_up_server().await;
-    let c = Arc::new(cluster_of("reset", vec![endpoint_at(addr, 1)], LbPolicy::RoundRobin));
+    let c = Arc::new(cluster_of(
+        "reset",
+        vec![endpoint_at(addr, 1)],
+        LbPolicy::RoundRobin,
+    ));
     let err = send(&Upstreams::new(), &c, "/", &ctx()).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Reset { .. }), "{err:?}");
     assert_eq!(err.response_flag(), "UC");
@@ -328,7 +368,11 @@ async fn truncating_server() -> SocketAddr {
 #[tokio::test]
 async fn a_body_error_ends_only_that_response_and_frees_its_slot() {
     let addr = truncating_server().await;
-    let c = Arc::new(cluster_of("truncated", vec![endpoint_at(addr, 1)], LbPolicy::RoundRobin));
+    let c = Arc::new(cluster_of(
+        "truncated",
+        vec![endpoint_at(addr, 1)],
+        LbPolicy::RoundRobin,
+    ));
     let up = Upstreams::new();
     for _ in 0..2 {
         let sent = send(&up, &c, "/", &ctx()).await.unwrap();
@@ -341,7 +385,11 @@ async fn a_body_error_ends_only_that_response_and_frees_its_slot() {
             }
         }
         assert!(failed, "the truncated body must fail");
-        assert_eq!(up.active_requests(&c.key), 0, "released on error, body still alive");
+        assert_eq!(
+            up.active_requests(&c.key),
+            0,
+            "released on error, body still alive"
+        );
     }
 }
 
@@ -357,9 +405,16 @@ async fn overflow_past_the_pool_limits() {
     // One request waiting for a delayed answer, one answered but with its body unread.
     let delayed = {
         let (up, c) = (up.clone(), c.clone());
-        tokio::spawn(async move { send(&up, &c, "/?delay=500ms", &ctx()).await.map(|s| s.endpoint) })
+        tokio::spawn(async move {
+            send(&up, &c, "/?delay=500ms", &ctx())
+                .await
+                .map(|s| s.endpoint)
+        })
     };
-    eventually("the delayed request to be admitted", || async { up.active_requests(&c.key) == 1 }).await;
+    eventually("the delayed request to be admitted", || async {
+        up.active_requests(&c.key) == 1
+    })
+    .await;
     let held = send(&up, &c, "/", &ctx()).await.unwrap();
     assert_eq!(up.active_requests(&c.key), 2);
     let err = send(&up, &c, "/", &ctx()).await.unwrap_err();
@@ -379,7 +434,11 @@ async fn slots_are_held_until_the_body_ends_or_is_dropped() {
     let c = Arc::new(cluster("slots", &backends, LbPolicy::LeastRequest));
     let up = Upstreams::new();
     let sent = send(&up, &c, "/", &ctx()).await.unwrap();
-    assert_eq!(up.active_requests(&c.key), 1, "headers arrived, body not read");
+    assert_eq!(
+        up.active_requests(&c.key),
+        1,
+        "headers arrived, body not read"
+    );
     drop(sent);
     assert_eq!(up.active_requests(&c.key), 0);
 
@@ -387,7 +446,11 @@ async fn slots_are_held_until_the_body_ends_or_is_dropped() {
     while let Some(frame) = sent.response.body_mut().frame().await {
         frame.unwrap();
     }
-    assert_eq!(up.active_requests(&c.key), 0, "released at end of body, response still alive");
+    assert_eq!(
+        up.active_requests(&c.key),
+        0,
+        "released at end of body, response still alive"
+    );
     drop(sent);
     assert_eq!(up.active_requests(&c.key), 0);
 }
@@ -411,7 +474,13 @@ async fn http2_prior_knowledge_keeps_the_host() {
     c.pool.http2 = true;
     let c = Arc::new(c);
     let sent = send(&Upstreams::new(), &c, "/p?q=1", &ctx()).await.unwrap();
-    let body = sent.response.into_body().collect().await.unwrap().to_bytes();
+    let body = sent
+        .response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["protocol"], "HTTP/2.0");
     assert_eq!(json["host"], "reviews.test");

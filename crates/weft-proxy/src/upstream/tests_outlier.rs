@@ -37,7 +37,11 @@ async fn ejects_after_consecutive_5xx_and_returns_after_the_ejection_time() {
     let bad = echo("bad", Some(StatusCode::SERVICE_UNAVAILABLE)).await;
     let base = Duration::from_millis(300);
     let c = with_outlier(
-        cluster_of("eject", vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)], LbPolicy::RoundRobin),
+        cluster_of(
+            "eject",
+            vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)],
+            LbPolicy::RoundRobin,
+        ),
         outlier(3, base, 50),
     );
     let up = Upstreams::new();
@@ -77,7 +81,11 @@ async fn gateway_errors_eject_when_configured() {
     let mut policy = outlier(100, Duration::from_secs(30), 100);
     policy.consecutive_gateway = Some(2);
     let c = with_outlier(
-        cluster_of("gateway", vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)], LbPolicy::RoundRobin),
+        cluster_of(
+            "gateway",
+            vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)],
+            LbPolicy::RoundRobin,
+        ),
         policy,
     );
     let up = Upstreams::new();
@@ -91,7 +99,11 @@ async fn connect_failures_count_as_errors() {
     let good = echo("good", None).await;
     let closed = closed_port().await;
     let c = with_outlier(
-        cluster_of("connect", vec![endpoint_at(good.addr, 1), endpoint_at(closed, 1)], LbPolicy::RoundRobin),
+        cluster_of(
+            "connect",
+            vec![endpoint_at(good.addr, 1), endpoint_at(closed, 1)],
+            LbPolicy::RoundRobin,
+        ),
         outlier(2, Duration::from_secs(30), 100),
     );
     let up = Upstreams::new();
@@ -121,11 +133,17 @@ async fn failing(n: usize) -> Vec<Backend> {
 async fn max_ejection_percent_caps_ejections() {
     let backends = failing(4).await;
     let up = Upstreams::new();
-    let half = with_outlier(cluster("half", &backends, LbPolicy::RoundRobin), outlier(1, Duration::from_secs(30), 50));
+    let half = with_outlier(
+        cluster("half", &backends, LbPolicy::RoundRobin),
+        outlier(1, Duration::from_secs(30), 50),
+    );
     drive(&up, &half, 12).await;
     assert_eq!(up.ejected(&half.key).len(), 2, "50% of 4 endpoints");
     // Istio's default 10%: four endpoints cannot lose even one.
-    let ten = with_outlier(cluster("ten", &backends, LbPolicy::RoundRobin), outlier(1, Duration::from_secs(30), 10));
+    let ten = with_outlier(
+        cluster("ten", &backends, LbPolicy::RoundRobin),
+        outlier(1, Duration::from_secs(30), 10),
+    );
     drive(&up, &ten, 12).await;
     assert!(up.ejected(&ten.key).is_empty());
 }
@@ -133,7 +151,10 @@ async fn max_ejection_percent_caps_ejections() {
 #[tokio::test]
 async fn all_ejected_without_panic_mode_is_no_healthy_upstream() {
     let backends = failing(2).await;
-    let c = with_outlier(cluster("allout", &backends, LbPolicy::RoundRobin), outlier(1, Duration::from_secs(30), 100));
+    let c = with_outlier(
+        cluster("allout", &backends, LbPolicy::RoundRobin),
+        outlier(1, Duration::from_secs(30), 100),
+    );
     let up = Upstreams::new();
     drive(&up, &c, 2).await;
     assert_eq!(up.ejected(&c.key).len(), 2);
@@ -148,7 +169,11 @@ async fn panic_mode_balances_over_all_endpoints() {
     let mut policy = outlier(1, Duration::from_secs(30), 100);
     policy.min_health_percent = 60;
     let c = with_outlier(
-        cluster_of("panic", vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)], LbPolicy::RoundRobin),
+        cluster_of(
+            "panic",
+            vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)],
+            LbPolicy::RoundRobin,
+        ),
         policy,
     );
     let up = Upstreams::new();
@@ -173,7 +198,11 @@ async fn ejections_survive_config_swaps_and_retain_forgets_clusters() {
     let bad = echo("bad", Some(StatusCode::SERVICE_UNAVAILABLE)).await;
     let other = echo("other", None).await;
     let policy = outlier(1, Duration::from_secs(30), 100);
-    let base = cluster_of("swap", vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)], LbPolicy::RoundRobin);
+    let base = cluster_of(
+        "swap",
+        vec![endpoint_at(good.addr, 1), endpoint_at(bad.addr, 1)],
+        LbPolicy::RoundRobin,
+    );
     let v1 = with_outlier(base.clone(), policy.clone());
     let up = Upstreams::new();
     drive(&up, &v1, 2).await;
@@ -191,5 +220,8 @@ async fn ejections_survive_config_swaps_and_retain_forgets_clusters() {
     up.retain(&|key| key != &v3.key);
     assert!(up.ejected(&v3.key).is_empty());
     assert_eq!(up.active_requests(&v3.key), 0);
-    assert!(drive(&up, &v3, 3).await.iter().any(|n| n == "bad"), "fresh state after retain");
+    assert!(
+        drive(&up, &v3, 3).await.iter().any(|n| n == "bad"),
+        "fresh state after retain"
+    );
 }

@@ -55,7 +55,11 @@ pub(super) struct View {
 
 impl View {
     /// Builds the view of `cluster` for `service_port`; endpoint state comes from `registry`.
-    pub(super) fn build(cluster: &Cluster, service_port: Option<u16>, registry: &HostRegistry) -> View {
+    pub(super) fn build(
+        cluster: &Cluster,
+        service_port: Option<u16>,
+        registry: &HostRegistry,
+    ) -> View {
         let dialable: Vec<(String, Authority, u32)> = cluster
             .endpoints
             .iter()
@@ -87,7 +91,10 @@ impl View {
             (cumulative, balancer::weighted_schedule(&weights))
         };
         let ring = matches!(cluster.lb, LbPolicy::ConsistentHash(_)).then(|| {
-            let points: Vec<(&str, u32)> = targets.iter().map(|t| (t.authority.as_str(), t.weight)).collect();
+            let points: Vec<(&str, u32)> = targets
+                .iter()
+                .map(|t| (t.authority.as_str(), t.weight))
+                .collect();
             Ring::build(&points)
         });
         View {
@@ -105,7 +112,11 @@ impl View {
 ///
 /// Without an entry for the service port, an endpoint of a cluster that names no port and
 /// that serves exactly one port is dialed on that port.
-fn dialable(cluster: &Cluster, endpoint: &Endpoint, service_port: Option<u16>) -> Option<(String, Authority, u32)> {
+fn dialable(
+    cluster: &Cluster,
+    endpoint: &Endpoint,
+    service_port: Option<u16>,
+) -> Option<(String, Authority, u32)> {
     let port = endpoint.port_for(service_port).or_else(|| {
         (cluster.key.port.is_none() && endpoint.ports.len() == 1)
             .then(|| endpoint.port_for(None))
@@ -139,7 +150,11 @@ pub(super) struct HostRegistry {
 impl HostRegistry {
     /// The state of each authority (created when new). Forgets the state of endpoints that
     /// `cluster` no longer has (on any port) and that no view or request refers to any more.
-    fn hosts<'a>(&self, cluster: &Cluster, authorities: impl Iterator<Item = &'a str>) -> Vec<Arc<HostStats>> {
+    fn hosts<'a>(
+        &self,
+        cluster: &Cluster,
+        authorities: impl Iterator<Item = &'a str>,
+    ) -> Vec<Arc<HostStats>> {
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         let picked: Vec<Arc<HostStats>> = authorities
             .map(|a| hosts.entry(a.to_string()).or_default().clone())
@@ -202,8 +217,19 @@ mod tests {
             ],
         );
         let view = View::build(&c, Some(80), &HostRegistry::default());
-        let got: Vec<(&str, u32)> = view.targets.iter().map(|t| (t.authority.as_str(), t.weight)).collect();
-        assert_eq!(got, [("10.0.0.1:8080", 1), ("[::1]:9090", 3), ("db.example:80", 1)]);
+        let got: Vec<(&str, u32)> = view
+            .targets
+            .iter()
+            .map(|t| (t.authority.as_str(), t.weight))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.1:8080", 1),
+                ("[::1]:9090", 3),
+                ("db.example:80", 1)
+            ]
+        );
         assert!(!view.equal_weights);
         assert_eq!(view.cumulative, [1, 4, 5]);
         assert_eq!(view.schedule.len(), 5);
@@ -217,7 +243,11 @@ mod tests {
         assert_eq!(view.targets[0].authority, "127.0.0.1:8080");
         let mut c = c;
         c.key.port = Some(80);
-        assert!(View::build(&c, Some(15001), &HostRegistry::default()).targets.is_empty());
+        assert!(
+            View::build(&c, Some(15001), &HostRegistry::default())
+                .targets
+                .is_empty()
+        );
     }
 
     #[test]
