@@ -30,7 +30,11 @@ impl TestProxy {
     }
 
     pub fn try_start(config: &str, extra: &[&str]) -> anyhow::Result<TestProxy> {
-        let dir = std::env::temp_dir().join(format!("weft-proxy-test-{}-{}", std::process::id(), unique()));
+        let dir = std::env::temp_dir().join(format!(
+            "weft-proxy-test-{}-{}",
+            std::process::id(),
+            unique()
+        ));
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("mesh.yaml"), config)?;
         let mut args: Vec<String> = vec![
@@ -54,7 +58,12 @@ impl TestProxy {
         };
         let outbound = find("outbound")?;
         let admin = find("admin")?;
-        Ok(TestProxy { process, outbound, admin, dir })
+        Ok(TestProxy {
+            process,
+            outbound,
+            admin,
+            dir,
+        })
     }
 
     pub fn outbound(&self) -> SocketAddr {
@@ -79,17 +88,25 @@ impl TestProxy {
 
     /// A client connection to the outbound listener.
     pub async fn client(&self, version: Version) -> anyhow::Result<ProxyClient> {
-        Ok(ProxyClient { inner: Client::connect(self.outbound, version).await?, version })
+        Ok(ProxyClient {
+            inner: Client::connect(self.outbound, version).await?,
+            version,
+        })
     }
 
     /// GET `path` for `host` on a fresh HTTP/1.1 connection.
     pub async fn get(&self, host: &str, path: &str) -> anyhow::Result<Reply> {
-        self.client(Version::HTTP_11).await?.get(host, path, &[]).await
+        self.client(Version::HTTP_11)
+            .await?
+            .get(host, path, &[])
+            .await
     }
 
     /// `GET /config_dump` as JSON.
     pub async fn config_dump(&self) -> anyhow::Result<serde_json::Value> {
-        get(self.admin, Version::HTTP_11, "/config_dump").await?.json()
+        get(self.admin, Version::HTTP_11, "/config_dump")
+            .await?
+            .json()
     }
 
     /// `GET /metrics` as text.
@@ -110,14 +127,21 @@ impl TestProxy {
     /// Waits until the access log has at least `n` lines (lines are written when a response
     /// body ends, which can be just after the client has read it).
     pub async fn wait_for_log_lines(&self, n: usize) -> anyhow::Result<Vec<serde_json::Value>> {
-        wait_until_async(Duration::from_secs(10), || async { self.access_log().len() >= n }).await?;
+        wait_until_async(Duration::from_secs(10), || async {
+            self.access_log().len() >= n
+        })
+        .await?;
         Ok(self.access_log())
     }
 
     /// Waits until `/config_dump` reports `version`.
     pub async fn wait_for_version(&self, version: u64) -> anyhow::Result<()> {
         wait_until_async(Duration::from_secs(10), || async {
-            self.config_dump().await.ok().and_then(|d| d["version"].as_u64()) == Some(version)
+            self.config_dump()
+                .await
+                .ok()
+                .and_then(|d| d["version"].as_u64())
+                == Some(version)
         })
         .await?;
         Ok(())
@@ -144,14 +168,29 @@ pub struct ProxyClient {
 
 impl ProxyClient {
     /// GET `path` for `host` (sent as `Host`, or `:authority` over HTTP/2) with extra headers.
-    pub async fn get(&mut self, host: &str, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Reply> {
-        self.send(Method::GET, host, path, headers, Bytes::new()).await
+    pub async fn get(
+        &mut self,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        self.send(Method::GET, host, path, headers, Bytes::new())
+            .await
     }
 
-    pub async fn send(&mut self, method: Method, host: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> anyhow::Result<Reply> {
+    pub async fn send(
+        &mut self,
+        method: Method,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
         let mut builder = Request::builder().method(method);
         builder = if self.version == Version::HTTP_2 {
-            builder.uri(format!("http://{host}{path}")).version(Version::HTTP_2)
+            builder
+                .uri(format!("http://{host}{path}"))
+                .version(Version::HTTP_2)
         } else {
             builder.uri(path).header(http::header::HOST, host)
         };

@@ -1,6 +1,9 @@
 //! End-to-end tests of `weft proxy`: real `weft echo` backends, a real proxy process, real
 //! HTTP/1.1 and HTTP/2 clients. Each seed scenario of the project's tutorials runs here.
 
+// Helpers outside #[test] functions: a failed step is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use http::{StatusCode, Version};
@@ -40,11 +43,18 @@ spec:
 }
 
 /// Counts which backend answered `n` requests.
-async fn split(proxy: &TestProxy, n: usize, headers: &[(&str, &str)]) -> std::collections::BTreeMap<String, usize> {
+async fn split(
+    proxy: &TestProxy,
+    n: usize,
+    headers: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, usize> {
     let mut client = proxy.client(Version::HTTP_11).await.unwrap();
     let mut seen = std::collections::BTreeMap::new();
     for _ in 0..n {
-        let reply = client.get("reviews:9080", "/reviews", headers).await.unwrap();
+        let reply = client
+            .get("reviews:9080", "/reviews", headers)
+            .await
+            .unwrap();
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
         let name = reply.header("x-echo-name").unwrap_or("none").to_string();
         *seen.entry(name).or_insert(0) += 1;
@@ -86,7 +96,10 @@ spec:
 async fn canary_80_20_split_follows_the_weights() {
     let v1 = TestEcho::start("reviews-v1");
     let v2 = TestEcho::start("reviews-v2");
-    let proxy = TestProxy::start(&reviews_mesh(&[(&v1, "v1"), (&v2, "v2")], CANARY_80_20), &[]);
+    let proxy = TestProxy::start(
+        &reviews_mesh(&[(&v1, "v1"), (&v2, "v2")], CANARY_80_20),
+        &[],
+    );
     let n = 400;
     let seen = split(&proxy, n, &[]).await;
     assert_eq!(seen.values().sum::<usize>(), n);
@@ -160,9 +173,20 @@ spec:
     let proxy = TestProxy::start(&reviews_mesh(&[(&v1, "v1"), (&v2, "v2")], vs), &[]);
     let mut client = proxy.client(Version::HTTP_2).await.unwrap();
     for _ in 0..10 {
-        let reply = client.get("reviews", "/", &[("user-agent", "Mozilla/5.0 Chrome/120.0")]).await.unwrap();
+        let reply = client
+            .get(
+                "reviews",
+                "/",
+                &[("user-agent", "Mozilla/5.0 Chrome/120.0")],
+            )
+            .await
+            .unwrap();
         assert_eq!(reply.header("x-echo-name"), Some("reviews-v2"));
-        assert_eq!(reply.json().unwrap()["protocol"], "HTTP/1.1", "upstream is HTTP/1.1");
+        assert_eq!(
+            reply.json().unwrap()["protocol"],
+            "HTTP/1.1",
+            "upstream is HTTP/1.1"
+        );
     }
 }
 
@@ -198,11 +222,17 @@ spec:
     let started = Instant::now();
     let reply = proxy.get("reviews", "/slow").await.unwrap();
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(started.elapsed() >= Duration::from_millis(300), "delay not applied");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "delay not applied"
+    );
     let reply = proxy.get("reviews", "/abort").await.unwrap();
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     let log = proxy.wait_for_log_lines(2).await.unwrap();
-    let flags: Vec<&str> = log.iter().map(|l| l["response_flags"].as_str().unwrap_or("")).collect();
+    let flags: Vec<&str> = log
+        .iter()
+        .map(|l| l["response_flags"].as_str().unwrap_or(""))
+        .collect();
     assert!(flags.contains(&"DI"), "{log:#?}");
     assert!(flags.contains(&"FI"), "{log:#?}");
 }
@@ -229,7 +259,9 @@ spec:
     let proxy = TestProxy::start(&reviews_mesh(&[(&failing, "v1")], vs), &[]);
     let reply = proxy.get("reviews", "/").await.unwrap();
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    let stats = weft_e2e::http::get(failing.addr(), Version::HTTP_11, "/__echo/stats").await.unwrap();
+    let stats = weft_e2e::http::get(failing.addr(), Version::HTTP_11, "/__echo/stats")
+        .await
+        .unwrap();
     assert_eq!(stats.json().unwrap()["count"], 4, "1 try + 3 retries");
     let log = proxy.wait_for_log_lines(1).await.unwrap();
     assert_eq!(log[0]["response_flags"], "URX", "{log:#?}");
@@ -248,8 +280,13 @@ spec:
     - destination: {host: reviews}
 ";
     let proxy = TestProxy::start(&reviews_mesh(&[(&failing, "v1")], vs), &[]);
-    assert_eq!(proxy.get("reviews", "/").await.unwrap().status, StatusCode::SERVICE_UNAVAILABLE);
-    let stats = weft_e2e::http::get(failing.addr(), Version::HTTP_11, "/__echo/stats").await.unwrap();
+    assert_eq!(
+        proxy.get("reviews", "/").await.unwrap().status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let stats = weft_e2e::http::get(failing.addr(), Version::HTTP_11, "/__echo/stats")
+        .await
+        .unwrap();
     assert_eq!(stats.json().unwrap()["count"], 1);
 }
 
@@ -276,7 +313,10 @@ spec:
     let log = proxy.wait_for_log_lines(1).await.unwrap();
     assert_eq!(log[0]["response_flags"], "UT");
     // Fast requests are unaffected.
-    assert_eq!(proxy.get("reviews", "/").await.unwrap().status, StatusCode::OK);
+    assert_eq!(
+        proxy.get("reviews", "/").await.unwrap().status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -302,12 +342,18 @@ spec:
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     let reply = proxy.get("reviews", "/v3").await.unwrap();
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(proxy.get("reviews", "/only").await.unwrap().status, StatusCode::OK);
+    assert_eq!(
+        proxy.get("reviews", "/only").await.unwrap().status,
+        StatusCode::OK
+    );
     // ALLOW_ANY (default): an unknown host is forwarded as asked.
     let direct = proxy.get(&v1.addr().to_string(), "/direct").await.unwrap();
     assert_eq!(direct.header("x-echo-name"), Some("reviews-v1"));
     let log = proxy.wait_for_log_lines(4).await.unwrap();
-    let flags: Vec<&str> = log.iter().map(|l| l["response_flags"].as_str().unwrap_or("?")).collect();
+    let flags: Vec<&str> = log
+        .iter()
+        .map(|l| l["response_flags"].as_str().unwrap_or("?"))
+        .collect();
     assert_eq!(flags, ["NR", "NC", "-", "-"], "{log:#?}");
     let cluster = log[3]["upstream_cluster"].as_str().unwrap_or_default();
     assert!(cluster.contains("PassthroughCluster"), "{log:#?}");
@@ -316,11 +362,21 @@ spec:
 #[tokio::test]
 async fn registry_only_refuses_unknown_hosts_with_502() {
     let v1 = TestEcho::start("reviews-v1");
-    let proxy = TestProxy::start(&reviews_mesh(&[(&v1, "v1")], ""), &["--outbound-policy", "REGISTRY_ONLY"]);
+    let proxy = TestProxy::start(
+        &reviews_mesh(&[(&v1, "v1")], ""),
+        &["--outbound-policy", "REGISTRY_ONLY"],
+    );
     let reply = proxy.get(&v1.addr().to_string(), "/").await.unwrap();
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     // A known host without a VirtualService goes to all its endpoints.
-    assert_eq!(proxy.get("reviews", "/").await.unwrap().header("x-echo-name"), Some("reviews-v1"));
+    assert_eq!(
+        proxy
+            .get("reviews", "/")
+            .await
+            .unwrap()
+            .header("x-echo-name"),
+        Some("reviews-v1")
+    );
 }
 
 #[tokio::test]
@@ -357,9 +413,15 @@ spec:
     assert_eq!(reply.status, StatusCode::MOVED_PERMANENTLY);
     assert_eq!(reply.header("location"), Some("http://reviews:9080/new"));
     let reply = proxy.get("reviews", "/down").await.unwrap();
-    assert_eq!((reply.status, reply.text().as_str()), (StatusCode::SERVICE_UNAVAILABLE, "maintenance"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "maintenance")
+    );
     let mut client = proxy.client(Version::HTTP_11).await.unwrap();
-    let reply = client.get("reviews", "/api/v1/users?id=7", &[("x-secret", "s")]).await.unwrap();
+    let reply = client
+        .get("reviews", "/api/v1/users?id=7", &[("x-secret", "s")])
+        .await
+        .unwrap();
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("x-served-by"), Some("weft"));
     let body = reply.json().unwrap();
@@ -374,32 +436,75 @@ async fn hot_reload_applies_edits_and_keeps_the_last_good_config() {
     let v1 = TestEcho::start("reviews-v1");
     let v2 = TestEcho::start("reviews-v2");
     let to = |subset: &str| {
-        format!("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: r}}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {{host: reviews, subset: {subset}}}\n")
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: r}}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {{host: reviews, subset: {subset}}}\n"
+        )
     };
     let backends = [(&v1, "v1"), (&v2, "v2")];
     let proxy = TestProxy::start(&reviews_mesh(&backends, &to("v1")), &[]);
-    assert_eq!(proxy.get("reviews", "/").await.unwrap().header("x-echo-name"), Some("reviews-v1"));
-    proxy.write_config(&reviews_mesh(&backends, &to("v2"))).unwrap();
+    assert_eq!(
+        proxy
+            .get("reviews", "/")
+            .await
+            .unwrap()
+            .header("x-echo-name"),
+        Some("reviews-v1")
+    );
+    proxy
+        .write_config(&reviews_mesh(&backends, &to("v2")))
+        .unwrap();
     proxy.wait_for_version(2).await.unwrap();
-    assert_eq!(proxy.get("reviews", "/").await.unwrap().header("x-echo-name"), Some("reviews-v2"));
+    assert_eq!(
+        proxy
+            .get("reviews", "/")
+            .await
+            .unwrap()
+            .header("x-echo-name"),
+        Some("reviews-v2")
+    );
     // An invalid edit is reported and the last good config keeps serving.
-    proxy.write_config(&reviews_mesh(&backends, &to("v2")).replace("weight", "w").replace("subset: v2}", "subset: v2}\n      weight: -5")).unwrap();
+    proxy
+        .write_config(
+            &reviews_mesh(&backends, &to("v2"))
+                .replace("weight", "w")
+                .replace("subset: v2}", "subset: v2}\n      weight: -5"),
+        )
+        .unwrap();
     weft_e2e::wait_until_async(Duration::from_secs(10), || async {
-        proxy.config_dump().await.map(|d| !d["last_error"].is_null()).unwrap_or(false)
+        proxy
+            .config_dump()
+            .await
+            .map(|d| !d["last_error"].is_null())
+            .unwrap_or(false)
     })
     .await
     .unwrap();
     let dump = proxy.config_dump().await.unwrap();
     assert_eq!(dump["version"], 2);
-    assert!(dump["last_error"]["message"].as_str().unwrap().contains("weight -5 < 0"), "{dump}");
+    assert!(
+        dump["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("weight -5 < 0"),
+        "{dump}"
+    );
     assert!(dump["last_error"]["line"].as_u64().is_some());
-    assert_eq!(proxy.get("reviews", "/").await.unwrap().header("x-echo-name"), Some("reviews-v2"));
+    assert_eq!(
+        proxy
+            .get("reviews", "/")
+            .await
+            .unwrap()
+            .header("x-echo-name"),
+        Some("reviews-v2")
+    );
 }
 
 #[test]
 fn invalid_config_at_start_exits_non_zero_with_the_position() {
     let bad = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n    timeout: 5x\n";
-    let err = TestProxy::try_start(bad, &[]).err().expect("must not start");
+    let err = TestProxy::try_start(bad, &[])
+        .err()
+        .expect("must not start");
     let text = format!("{err:#}");
     assert!(text.contains("mesh.yaml:9:5"), "{text}");
     assert!(text.contains("spec.http[0].timeout"), "{text}");
@@ -408,25 +513,62 @@ fn invalid_config_at_start_exits_non_zero_with_the_position() {
 #[tokio::test]
 async fn admin_ready_metrics_and_access_log() {
     let v1 = TestEcho::start("reviews-v1");
-    let proxy = TestProxy::start(&reviews_mesh(&[(&v1, "v1")], CANARY_80_20.replace("weight: 80", "weight: 100").replace("weight: 20", "weight: 0").as_str()), &[]);
-    let ready = weft_e2e::http::get(proxy.admin(), Version::HTTP_11, "/ready").await.unwrap();
+    let proxy = TestProxy::start(
+        &reviews_mesh(
+            &[(&v1, "v1")],
+            CANARY_80_20
+                .replace("weight: 80", "weight: 100")
+                .replace("weight: 20", "weight: 0")
+                .as_str(),
+        ),
+        &[],
+    );
+    let ready = weft_e2e::http::get(proxy.admin(), Version::HTTP_11, "/ready")
+        .await
+        .unwrap();
     assert_eq!(ready.status, StatusCode::OK);
     for _ in 0..3 {
-        assert_eq!(proxy.get("reviews", "/x").await.unwrap().status, StatusCode::OK);
+        assert_eq!(
+            proxy.get("reviews", "/x").await.unwrap().status,
+            StatusCode::OK
+        );
     }
     let log = proxy.wait_for_log_lines(3).await.unwrap();
     let line = &log[0];
-    for key in ["start_time", "method", "path", "protocol", "response_code", "response_flags", "duration", "upstream_cluster", "upstream_host", "authority", "request_id", "route_name"] {
+    for key in [
+        "start_time",
+        "method",
+        "path",
+        "protocol",
+        "response_code",
+        "response_flags",
+        "duration",
+        "upstream_cluster",
+        "upstream_host",
+        "authority",
+        "request_id",
+        "route_name",
+    ] {
         assert!(line.get(key).is_some(), "missing {key} in {line}");
     }
     assert_eq!(line["response_code"], 200);
-    assert_eq!(line["upstream_cluster"], "outbound||v1|reviews.default.svc.cluster.local");
+    assert_eq!(
+        line["upstream_cluster"],
+        "outbound||v1|reviews.default.svc.cluster.local"
+    );
     assert_eq!(line["route_name"], "reviews-routing.0");
     let metrics = proxy.metrics().await.unwrap();
     let total = metrics
         .lines()
-        .find(|l| l.starts_with("istio_requests_total{") && l.contains("response_code=\"200\"") && l.contains("destination_version=\"v1\""))
+        .find(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains("response_code=\"200\"")
+                && l.contains("destination_version=\"v1\"")
+        })
         .unwrap_or_else(|| panic!("no istio_requests_total line in\n{metrics}"));
     assert!(total.ends_with(" 3"), "{total}");
-    assert!(metrics.contains("istio_request_duration_milliseconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("istio_request_duration_milliseconds_bucket"),
+        "{metrics}"
+    );
 }

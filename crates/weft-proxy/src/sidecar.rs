@@ -52,7 +52,9 @@ pub struct Sidecar {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 impl Sidecar {
@@ -61,20 +63,41 @@ impl Sidecar {
         let source = opts.source.clone();
         let initial = tokio::task::spawn_blocking(move || source.load(1))
             .await
-            .map_err(|e| ConfigError { message: e.to_string(), file: None, line: None })??;
+            .map_err(|e| ConfigError {
+                message: e.to_string(),
+                file: None,
+                line: None,
+            })??;
         let outbound = bind(opts.outbound).await?;
         let admin = bind(opts.admin).await?;
-        let outbound_addr = outbound.local_addr().map_err(|source| StartError::Bind { addr: opts.outbound, source })?;
-        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: opts.admin, source })?;
+        let outbound_addr = outbound.local_addr().map_err(|source| StartError::Bind {
+            addr: opts.outbound,
+            source,
+        })?;
+        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
+            addr: opts.admin,
+            source,
+        })?;
         let mut registry = Registry::default();
         let metrics = ProxyMetrics::register(&mut registry);
         let state = Arc::new(ProxyState {
             config: ActiveConfig::new(initial),
             upstreams: Arc::new(Upstreams::new()),
-            telemetry: Telemetry { access_log: opts.access_log, metrics },
+            telemetry: Telemetry {
+                access_log: opts.access_log,
+                metrics,
+            },
             workload: opts.workload,
         });
-        Ok(Sidecar { outbound_addr, admin_addr, outbound, admin, state, source: opts.source, registry: Arc::new(registry) })
+        Ok(Sidecar {
+            outbound_addr,
+            admin_addr,
+            outbound,
+            admin,
+            state,
+            source: opts.source,
+            registry: Arc::new(registry),
+        })
     }
 
     /// Serves until `shutdown` resolves.
@@ -90,9 +113,17 @@ impl Sidecar {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let admin = tokio::spawn(serve_admin(self.admin, admin_state, stopped(stop_rx.clone())));
+        let admin = tokio::spawn(serve_admin(
+            self.admin,
+            admin_state,
+            stopped(stop_rx.clone()),
+        ));
         let watcher = tokio::spawn(watch_files(self.source.clone(), self.state.config.clone()));
-        let outbound = tokio::spawn(serve_outbound(self.outbound, self.state.clone(), stopped(stop_rx)));
+        let outbound = tokio::spawn(serve_outbound(
+            self.outbound,
+            self.state.clone(),
+            stopped(stop_rx),
+        ));
         shutdown.await;
         let _ = stop_tx.send(true);
         watcher.abort();

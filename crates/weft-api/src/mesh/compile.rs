@@ -11,6 +11,7 @@
 //! - [`routes`] (with [`delegate`], [`matchers`], [`actions`], [`resilience`], [`cors`]): each
 //!   VirtualService's `http` routes;
 //! - [`hosts`]: the virtual host table and its aliases;
+//! - [`tcp`]: each VirtualService's `tls` and `tcp` routes, in their own host table;
 //! - [`clusters`] (with [`rules`] and [`traffic`]): clusters and their traffic policy.
 //!
 //! Input must be valid: anything validation rejects is skipped here rather than guessed at (a
@@ -28,6 +29,7 @@ mod registry;
 mod resilience;
 mod routes;
 mod rules;
+mod tcp;
 mod traffic;
 
 #[cfg(test)]
@@ -52,6 +54,10 @@ pub struct CompileOptions {
     pub domain: String,
     /// Overrides the Sidecar resource's outbound policy (the `--outbound-policy` flag).
     pub outbound_policy: Option<OutboundPolicy>,
+    /// Append `-shadow` to mirrored requests' Host (default true).
+    pub shadow_suffix: bool,
+    /// The proxy's workload labels: `sourceLabels` selectors are evaluated against them.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for CompileOptions {
@@ -61,6 +67,8 @@ impl Default for CompileOptions {
             root_namespace: "istio-system".to_string(),
             domain: "cluster.local".to_string(),
             outbound_policy: None,
+            shadow_suffix: true,
+            labels: Default::default(),
         }
     }
 }
@@ -93,7 +101,8 @@ pub fn compile(resources: &[Resource], version: u64, opts: &CompileOptions) -> M
         table.add(host.to_string(), None, vec![routes::default_route(host)]);
     }
     let (exact_hosts, wildcard_hosts, virtual_hosts) = table.finish();
-    let clusters = clusters::build(&inputs, &registry, &virtual_hosts);
+    let ((tcp_exact_hosts, tcp_wildcard_hosts), tcp_routes) = tcp::build(&inputs, &registry);
+    let clusters = clusters::build(&inputs, &registry, &virtual_hosts, &tcp_routes);
     MeshConfig {
         version,
         exact_hosts,
@@ -103,6 +112,10 @@ pub fn compile(resources: &[Resource], version: u64, opts: &CompileOptions) -> M
         outbound_policy: opts
             .outbound_policy
             .unwrap_or_else(|| sidecar_outbound_policy(&inputs)),
+        shadow_suffix: opts.shadow_suffix,
+        tcp_exact_hosts,
+        tcp_wildcard_hosts,
+        tcp_routes,
         resources: resources.to_vec(),
     }
 }

@@ -1,17 +1,20 @@
 //! The compiled mesh: what a proxy serves from, built once per config version from validated
 //! resources and then only read. Request hosts map to virtual hosts, virtual hosts hold ordered
 //! HTTP routes with compiled matchers, routes point at clusters (host + subset + port) that carry
-//! their endpoints and traffic policy.
+//! their endpoints and traffic policy. TCP and TLS routes (`tcp`, `tls`) are kept per host in
+//! their own table ([`TcpRouteSet`], see [`l4`]).
 //!
 //! Building is pure and synchronous (`compile`), so it is unit-tested without sockets; the proxy
 //! swaps whole snapshots atomically.
 
 mod compile;
+mod l4;
 mod matcher;
 mod policy;
 mod registry;
 
 pub use compile::{CompileOptions, compile};
+pub use l4::{ConnectionFacts, IpNet, L4Match, TcpRoute, TcpRouteSet, TlsMatch, TlsRoute};
 pub use matcher::{HeaderMatcher, RequestFacts, RouteMatch, StringMatcher, query_value};
 pub use policy::{
     ConnectionPool, ConsistentHashKey, LbPolicy, OutlierPolicy, RetryOn, RetryPolicy,
@@ -74,6 +77,17 @@ pub struct MeshConfig {
     #[serde(serialize_with = "clusters_as_list")]
     pub clusters: BTreeMap<ClusterKey, Arc<Cluster>>,
     pub outbound_policy: OutboundPolicy,
+    /// Append `-shadow` to the Host of mirrored requests (weft's default, as Istio did until
+    /// 1.22; the mesh setting `--no-shadow-suffix` turns it off).
+    pub shadow_suffix: bool,
+    /// TCP/TLS hosts (with aliases, as for `exact_hosts`) → index into `tcp_routes`.
+    #[serde(skip)]
+    pub tcp_exact_hosts: BTreeMap<String, usize>,
+    /// `*.suffix` TCP/TLS hosts, longest first, and a bare `*` last.
+    #[serde(skip)]
+    pub tcp_wildcard_hosts: Vec<(String, usize)>,
+    /// The `tcp` and `tls` routes of mesh VirtualServices, one set per host.
+    pub tcp_routes: Vec<TcpRouteSet>,
     /// The resources this snapshot was built from (served by `/config_dump`).
     #[serde(skip)]
     pub resources: Vec<Resource>,
@@ -99,16 +113,39 @@ pub enum OutboundPolicy {
 impl MeshConfig {
     /// The virtual host serving a request authority (`host` or `host:port`).
     pub fn virtual_host(&self, authority: &str) -> Option<&VirtualHost> {
-        let host = strip_port(authority).to_ascii_lowercase();
-        let host = host.trim_end_matches('.');
-        if let Some(i) = self.exact_hosts.get(host) {
-            return self.virtual_hosts.get(*i);
-        }
-        self.wildcard_hosts
-            .iter()
-            .find(|(pattern, _)| crate::host::host_matches(pattern, host))
-            .and_then(|(_, i)| self.virtual_hosts.get(*i))
+        let i = host_index(
+            &self.exact_hosts,
+            &self.wildcard_hosts,
+            strip_port(authority),
+        )?;
+        self.virtual_hosts.get(i)
     }
+
+    /// The TCP/TLS routes for connections to `host` (no port) on `port`: the set of the
+    /// VirtualService routing the host (exact names and aliases first, then wildcards), if any
+    /// of its routes can apply to `port`.
+    pub fn tcp_route(&self, host: &str, port: u16) -> Option<&TcpRouteSet> {
+        let i = host_index(&self.tcp_exact_hosts, &self.tcp_wildcard_hosts, host)?;
+        self.tcp_routes.get(i).filter(|set| set.serves_port(port))
+    }
+}
+
+/// The index `host` maps to: an exact entry, else the first (longest) matching wildcard.
+/// Lookups ignore case and a trailing dot.
+fn host_index(
+    exact: &BTreeMap<String, usize>,
+    wildcard: &[(String, usize)],
+    host: &str,
+) -> Option<usize> {
+    let host = host.to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    if let Some(i) = exact.get(host) {
+        return Some(*i);
+    }
+    wildcard
+        .iter()
+        .find(|(pattern, _)| crate::host::host_matches(pattern, host))
+        .map(|(_, i)| *i)
 }
 
 /// `host:port` → `host` (IPv6 literals in brackets keep their brackets off).

@@ -49,6 +49,9 @@ pub struct Args {
     /// Do not write access log lines to stdout.
     #[arg(long)]
     pub no_access_log: bool,
+    /// Mirror requests with the Host unchanged instead of appending `-shadow`.
+    #[arg(long)]
+    pub no_shadow_suffix: bool,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -56,12 +59,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .labels
         .iter()
         .filter(|l| !l.is_empty())
-        .map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("--labels: {l:?} is not k=v")))
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--labels: {l:?} is not k=v"))
+        })
         .collect::<anyhow::Result<_>>()?;
     let workload_name = args
         .workload
         .clone()
-        .or_else(|| labels.iter().find(|(k, _)| k == "app").map(|(_, v)| v.clone()))
+        .or_else(|| {
+            labels
+                .iter()
+                .find(|(k, _)| k == "app")
+                .map(|(_, v)| v.clone())
+        })
         .unwrap_or_else(|| "unknown".to_string());
     let options = SidecarOptions {
         source: ConfigSource {
@@ -73,15 +85,27 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     OutboundPolicyArg::AllowAny => OutboundPolicy::AllowAny,
                     OutboundPolicyArg::RegistryOnly => OutboundPolicy::RegistryOnly,
                 }),
+                shadow_suffix: !args.no_shadow_suffix,
+                labels: labels.iter().cloned().collect(),
                 ..CompileOptions::default()
             },
         },
         outbound: args.outbound,
         admin: args.admin,
-        workload: Workload { name: workload_name, namespace: args.namespace.clone() },
-        access_log: if args.no_access_log { AccessLog::disabled() } else { AccessLog::stdout() },
+        workload: Workload {
+            name: workload_name,
+            namespace: args.namespace.clone(),
+        },
+        access_log: if args.no_access_log {
+            AccessLog::disabled()
+        } else {
+            AccessLog::stdout()
+        },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async {
         let sidecar = match Sidecar::bind(options).await {
             Ok(s) => s,

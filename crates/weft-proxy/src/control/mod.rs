@@ -29,14 +29,22 @@ impl ConfigError {
     fn from_diagnostics(diags: &[Diagnostic]) -> ConfigError {
         let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
         ConfigError {
-            message: errors.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"),
+            message: errors
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
             file: errors.first().map(|d| d.file.clone()),
             line: errors.first().map(|d| d.line),
         }
     }
 
     fn io(err: &weft_api::LoadError) -> ConfigError {
-        ConfigError { message: err.to_string(), file: None, line: None }
+        ConfigError {
+            message: err.to_string(),
+            file: None,
+            line: None,
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::route::actions::{direct_response, redirect, split_authority};
 use crate::route::forward::{Forward, Outcome, forward};
 use crate::route::{RequestView, chance, select};
 use crate::telemetry::response_flags::{ResponseFlag, ResponseFlags};
-use crate::telemetry::{Telemetry, RequestRecord};
+use crate::telemetry::{RequestRecord, Telemetry};
 use crate::upstream::Upstreams;
 
 /// Who this proxy is, for metrics labels.
@@ -81,25 +81,46 @@ fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
 }
 
 /// Handles one request; never fails (failures are responses).
-pub async fn handle(state: Arc<ProxyState>, conn: ConnInfo, req: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
+pub async fn handle(
+    state: Arc<ProxyState>,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    if req.method() == http::Method::CONNECT {
+        return Ok(super::tunnel::connect(state, conn, req).await);
+    }
     let started = Instant::now();
     let mut record = RequestRecord::begin(SystemTime::now(), &req, conn.peer, conn.local);
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     ensure_request_id(&mut parts.headers, &mut record);
     let Some(authority) = authority(&parts) else {
-        let o = Outcome::local(StatusCode::BAD_REQUEST, "missing host", Some(ResponseFlag::DownstreamProtocolError), "missing_host_header");
-        return Ok(state.telemetry.finish(record, o, started, &state.workload, None));
+        let o = Outcome::local(
+            StatusCode::BAD_REQUEST,
+            "missing host",
+            Some(ResponseFlag::DownstreamProtocolError),
+            "missing_host_header",
+        );
+        return Ok(state
+            .telemetry
+            .finish(record, o, started, &state.workload, None));
     };
     record.authority = authority.clone();
     let mesh = state.config.load();
-    let req = Request::from_parts(parts, boxed(body));
-    let (outcome, vhost_name) = route_request(&state, &mesh, &authority, conn, req, &mut record).await;
-    let version = outcome.cluster.as_ref().and_then(|k| mesh.clusters.get(k)).and_then(|c| c.version.clone());
+    let req = Request::from_parts(parts, record.count_request_body(boxed(body)));
+    let (outcome, vhost_name) =
+        route_request(&state, &mesh, &authority, conn, req, &mut record).await;
+    let version = outcome
+        .cluster
+        .as_ref()
+        .and_then(|k| mesh.clusters.get(k))
+        .and_then(|c| c.version.clone());
     record.destination_version = version;
     let mut outcome = outcome;
     strip_hop_by_hop(outcome.response.headers_mut());
-    Ok(state.telemetry.finish(record, outcome, started, &state.workload, vhost_name))
+    Ok(state
+        .telemetry
+        .finish(record, outcome, started, &state.workload, vhost_name))
 }
 
 fn ensure_request_id(headers: &mut http::HeaderMap, record: &mut RequestRecord) {
@@ -157,7 +178,10 @@ async fn route_request(
     let (_, port) = split_authority(authority);
     let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
     let Some(vhost) = mesh.virtual_host(authority) else {
-        return (unknown_host(state, mesh, authority, port, conn, req).await, None);
+        return (
+            unknown_host(state, mesh, authority, port, conn, req).await,
+            None,
+        );
     };
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
@@ -171,39 +195,75 @@ async fn route_request(
         headers: req.headers(),
     };
     let Some(route) = select(vhost, &view) else {
-        let o = Outcome::local(StatusCode::NOT_FOUND, "", Some(ResponseFlag::NoRouteFound), "route_not_found");
+        let o = Outcome::local(
+            StatusCode::NOT_FOUND,
+            "",
+            Some(ResponseFlag::NoRouteFound),
+            "route_not_found",
+        );
         return (o, Some(vhost.name.clone()));
     };
     let matched = {
         let header = |n: &str| crate::route::header_value(view.headers, n);
-        let facts = weft_api::mesh::RequestFacts { method: view.method, path: view.path, query: view.query, scheme: view.scheme, authority, port, header: &header };
+        let facts = weft_api::mesh::RequestFacts {
+            method: view.method,
+            path: view.path,
+            query: view.query,
+            scheme: view.scheme,
+            authority,
+            port,
+            header: &header,
+        };
         route.matches.iter().find(|m| m.matches(&facts))
     };
     record.route_name = Some(route.name.clone());
     let mut flags = ResponseFlags::NONE;
     if let Some(fault) = &route.fault {
-        if let Some((delay, pct)) = fault.delay {
-            if chance(pct) {
-                tokio::time::sleep(delay).await;
-                flags.insert(ResponseFlag::DelayInjected);
-            }
+        if let Some((delay, pct)) = fault.delay
+            && chance(pct)
+        {
+            tokio::time::sleep(delay).await;
+            flags.insert(ResponseFlag::DelayInjected);
         }
-        if let Some((abort, pct)) = fault.abort {
-            if chance(pct) {
-                let mut o = abort_response(abort);
-                o.flags.insert(ResponseFlag::FaultInjected);
-                for f in flags.iter() {
-                    o.flags.insert(f);
-                }
-                return (o, Some(vhost.name.clone()));
+        if let Some((abort, pct)) = fault.abort
+            && chance(pct)
+        {
+            let mut o = abort_response(abort);
+            o.flags.insert(ResponseFlag::FaultInjected);
+            for f in flags.iter() {
+                o.flags.insert(f);
             }
+            return (o, Some(vhost.name.clone()));
         }
     }
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    // Istio orders the CORS filter after the fault filter: aborts and delays come first.
+    let cors_origin = crate::route::cors::request_origin(req.headers()).map(str::to_string);
+    if let Some(resp) = route
+        .cors
+        .as_ref()
+        .and_then(|c| crate::route::cors::preflight(c, req.method(), req.headers()))
+    {
+        let mut o = local(resp, "cors_response");
+        o.flags = flags;
+        return (o, Some(vhost_display(vhost)));
+    }
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     let mut outcome = match &route.action {
-        RouteAction::Redirect(r) => local(redirect(r, &scheme, authority, &path_and_query), "direct_response"),
-        RouteAction::DirectResponse { status, body } => local(direct_response(*status, body.as_deref()), "direct_response"),
-        RouteAction::Forward { destinations, rewrite } => {
+        RouteAction::Redirect(r) => local(
+            redirect(r, &scheme, authority, &path_and_query),
+            "direct_response",
+        ),
+        RouteAction::DirectResponse { status, body } => {
+            local(direct_response(*status, body.as_deref()), "direct_response")
+        }
+        RouteAction::Forward {
+            destinations,
+            rewrite,
+        } => {
             let fwd = Forward {
                 mesh,
                 route,
@@ -219,7 +279,12 @@ async fn route_request(
             match deadline {
                 Some(t) => match tokio::time::timeout(t, send).await {
                     Ok(o) => o,
-                    Err(_) => Outcome::local(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(ResponseFlag::UpstreamRequestTimeout), "upstream_response_timeout"),
+                    Err(_) => Outcome::local(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream request timeout",
+                        Some(ResponseFlag::UpstreamRequestTimeout),
+                        "upstream_response_timeout",
+                    ),
                 },
                 None => send.await,
             }
@@ -227,6 +292,9 @@ async fn route_request(
     };
     for f in flags.iter() {
         outcome.flags.insert(f);
+    }
+    if let Some(cors) = &route.cors {
+        crate::route::cors::decorate(cors, cors_origin.as_deref(), outcome.response.headers_mut());
     }
     (outcome, Some(vhost_display(vhost)))
 }
@@ -257,7 +325,10 @@ fn abort_response(abort: Abort) -> Outcome {
         }
         Abort::Grpc(code) => {
             let mut o = Outcome::local(StatusCode::OK, "", None, "fault_filter_abort");
-            o.response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            o.response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
             if let Ok(v) = HeaderValue::try_from(code.to_string()) {
                 o.response.headers_mut().insert("grpc-status", v);
             }
@@ -277,7 +348,11 @@ async fn unknown_host(
 ) -> Outcome {
     if mesh.outbound_policy == OutboundPolicy::RegistryOnly {
         let mut o = Outcome::local(StatusCode::BAD_GATEWAY, "", None, "blackhole");
-        o.cluster = Some(ClusterKey { host: "BlackHoleCluster".into(), subset: None, port: None });
+        o.cluster = Some(ClusterKey {
+            host: "BlackHoleCluster".into(),
+            subset: None,
+            port: None,
+        });
         return o;
     }
     let (host, _) = split_authority(authority);
@@ -285,17 +360,30 @@ async fn unknown_host(
         Ok(ip) => EndpointAddress::Ip(ip),
         Err(_) => EndpointAddress::Dns(host.clone()),
     };
-    let key = ClusterKey { host: "PassthroughCluster".into(), subset: None, port: Some(port) };
+    let key = ClusterKey {
+        host: "PassthroughCluster".into(),
+        subset: None,
+        port: Some(port),
+    };
     let cluster = Arc::new(Cluster {
         key: key.clone(),
-        endpoints: vec![Endpoint { address, ports: [(port, port)].into(), labels: Default::default(), weight: 1 }],
+        endpoints: vec![Endpoint {
+            address,
+            ports: [(port, port)].into(),
+            labels: Default::default(),
+            weight: 1,
+        }],
         lb: LbPolicy::RoundRobin,
         pool: ConnectionPool::default(),
         outlier: None,
         undefined_subset: false,
         version: None,
     });
-    let pick = crate::upstream::PickContext { service_port: Some(port), hash: None, exclude: Vec::new() };
+    let pick = crate::upstream::PickContext {
+        service_port: Some(port),
+        hash: None,
+        exclude: Vec::new(),
+    };
     let started = Instant::now();
     let _ = conn;
     match state.upstreams.send(&cluster, req, &pick).await {

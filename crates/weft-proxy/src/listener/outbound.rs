@@ -14,7 +14,11 @@ use tokio::net::TcpListener;
 use super::http::{ConnInfo, ProxyState, handle};
 
 /// Serves the outbound listener until `shutdown` resolves, then drains open connections.
-pub async fn serve_outbound(listener: TcpListener, state: Arc<ProxyState>, shutdown: impl Future<Output = ()>) {
+pub async fn serve_outbound(
+    listener: TcpListener,
+    state: Arc<ProxyState>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let local = listener.local_addr().ok();
     tokio::pin!(shutdown);
@@ -44,7 +48,12 @@ pub async fn serve_outbound(listener: TcpListener, state: Arc<ProxyState>, shutd
     }
 }
 
-fn serve_connection(stream: tokio::net::TcpStream, conn: ConnInfo, state: Arc<ProxyState>, graceful: &GracefulShutdown) {
+fn serve_connection(
+    stream: tokio::net::TcpStream,
+    conn: ConnInfo,
+    state: Arc<ProxyState>,
+    graceful: &GracefulShutdown,
+) {
     let service = service_fn(move |req| handle(state.clone(), conn, req));
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder

@@ -19,7 +19,10 @@ pub fn edit_headers(headers: &mut HeaderMap, edits: &HeaderEdits) -> Option<Stri
             authority = Some(value.clone());
             continue;
         }
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             headers.insert(n, v);
         }
     }
@@ -28,7 +31,10 @@ pub fn edit_headers(headers: &mut HeaderMap, edits: &HeaderEdits) -> Option<Stri
             authority = Some(value.clone());
             continue;
         }
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             headers.append(n, v);
         }
     }
@@ -41,7 +47,12 @@ fn is_authority(name: &str) -> bool {
 
 /// The rewritten path-and-query. A `uri` rewrite replaces the matched prefix (for a prefix
 /// match) or the whole path; the query string is kept.
-pub fn rewrite_path(rewrite: &Rewrite, matched: Option<&RouteMatch>, path: &str, query: Option<&str>) -> String {
+pub fn rewrite_path(
+    rewrite: &Rewrite,
+    matched: Option<&RouteMatch>,
+    path: &str,
+    query: Option<&str>,
+) -> String {
     let new_path = if let Some((re, replacement)) = &rewrite.uri_regex {
         re.replace_all(path, replacement.as_str()).into_owned()
     } else if let Some(uri) = &rewrite.uri {
@@ -66,7 +77,12 @@ pub fn rewrite_path(rewrite: &Rewrite, matched: Option<&RouteMatch>, path: &str,
 }
 
 /// The redirect response for a request to `scheme://authority/path?query`.
-pub fn redirect(r: &Redirect, scheme: &str, authority: &str, path_and_query: &str) -> Response<ProxyBody> {
+pub fn redirect(
+    r: &Redirect,
+    scheme: &str,
+    authority: &str,
+    path_and_query: &str,
+) -> Response<ProxyBody> {
     let (host, port) = split_authority(authority);
     let scheme = r.scheme.clone().unwrap_or_else(|| scheme.to_string());
     let host = r.authority.clone().unwrap_or(host);
@@ -114,7 +130,10 @@ pub fn direct_response(status: u16, body: Option<&[u8]>) -> Response<ProxyBody> 
     });
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     if body.is_some() {
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain"),
+        );
     }
     resp
 }
@@ -125,23 +144,55 @@ mod tests {
 
     #[test]
     fn prefix_rewrite_replaces_the_matched_prefix() {
-        let rw = Rewrite { uri: Some("/v2".into()), uri_regex: None, authority: None };
-        let m = RouteMatch { uri: Some(StringMatcher::Prefix("/v1".into())), ..Default::default() };
-        assert_eq!(rewrite_path(&rw, Some(&m), "/v1/users", Some("a=1")), "/v2/users?a=1");
+        let rw = Rewrite {
+            uri: Some("/v2".into()),
+            uri_regex: None,
+            authority: None,
+        };
+        let m = RouteMatch {
+            uri: Some(StringMatcher::Prefix("/v1".into())),
+            ..Default::default()
+        };
+        assert_eq!(
+            rewrite_path(&rw, Some(&m), "/v1/users", Some("a=1")),
+            "/v2/users?a=1"
+        );
         assert_eq!(rewrite_path(&rw, None, "/v1/users", None), "/v2");
-        let slash = Rewrite { uri: Some("/".into()), uri_regex: None, authority: None };
-        let m = RouteMatch { uri: Some(StringMatcher::Prefix("/api/".into())), ..Default::default() };
+        let slash = Rewrite {
+            uri: Some("/".into()),
+            uri_regex: None,
+            authority: None,
+        };
+        let m = RouteMatch {
+            uri: Some(StringMatcher::Prefix("/api/".into())),
+            ..Default::default()
+        };
         assert_eq!(rewrite_path(&slash, Some(&m), "/api/x", None), "/x");
     }
 
     #[test]
     fn redirects_build_locations() {
-        let r = Redirect { uri: Some("/new".into()), authority: None, port: None, scheme: None, code: 301 };
+        let r = Redirect {
+            uri: Some("/new".into()),
+            authority: None,
+            port: None,
+            scheme: None,
+            code: 301,
+        };
         let resp = redirect(&r, "http", "shop:8080", "/old?x=1");
         assert_eq!(resp.status(), 301);
         assert_eq!(resp.headers()[LOCATION], "http://shop:8080/new");
-        let r = Redirect { uri: None, authority: Some("b.com".into()), port: None, scheme: Some("https".into()), code: 302 };
-        assert_eq!(redirect(&r, "http", "a.com", "/p").headers()[LOCATION], "https://b.com/p");
+        let r = Redirect {
+            uri: None,
+            authority: Some("b.com".into()),
+            port: None,
+            scheme: Some("https".into()),
+            code: 302,
+        };
+        assert_eq!(
+            redirect(&r, "http", "a.com", "/p").headers()[LOCATION],
+            "https://b.com/p"
+        );
     }
 
     #[test]
@@ -150,7 +201,10 @@ mod tests {
         h.insert("x-a", HeaderValue::from_static("1"));
         h.insert("x-drop", HeaderValue::from_static("1"));
         let edits = HeaderEdits {
-            set: vec![("x-a".into(), "2".into()), (":authority".into(), "b".into())],
+            set: vec![
+                ("x-a".into(), "2".into()),
+                (":authority".into(), "b".into()),
+            ],
             add: vec![("x-a".into(), "3".into())],
             remove: vec!["x-drop".into()],
         };

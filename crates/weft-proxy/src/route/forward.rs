@@ -38,12 +38,18 @@ pub struct Outcome {
 
 impl Outcome {
     /// A locally generated answer (no upstream involved).
-    pub fn local(status: StatusCode, body: &'static str, flag: Option<ResponseFlag>, details: &'static str) -> Outcome {
+    pub fn local(
+        status: StatusCode,
+        body: &'static str,
+        flag: Option<ResponseFlag>,
+        details: &'static str,
+    ) -> Outcome {
         let mut response = Response::new(full(body));
         *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain"),
+        );
         Outcome {
             response,
             flags: flag.map(ResponseFlags::from).unwrap_or_default(),
@@ -74,7 +80,11 @@ impl Replay {
     }
 }
 
-async fn prepare_body(parts: &Parts, body: ProxyBody, want_replay: bool) -> Result<Replay, Outcome> {
+async fn prepare_body(
+    parts: &Parts,
+    body: ProxyBody,
+    want_replay: bool,
+) -> Result<Replay, Outcome> {
     use http_body::Body as _;
     let size = body.size_hint().exact();
     let small = size.is_some_and(|s| s <= MAX_REPLAY_BODY);
@@ -85,7 +95,12 @@ async fn prepare_body(parts: &Parts, body: ProxyBody, want_replay: bool) -> Resu
     // The exact size hint comes from `content-length`, which hyper enforces, so this is bounded.
     match body.collect().await {
         Ok(collected) => Ok(Replay::Buffered(collected.to_bytes())),
-        Err(_) => Err(Outcome::local(StatusCode::BAD_REQUEST, "downstream request body error", Some(ResponseFlag::DownstreamProtocolError), "downstream_body_error")),
+        Err(_) => Err(Outcome::local(
+            StatusCode::BAD_REQUEST,
+            "downstream request body error",
+            Some(ResponseFlag::DownstreamProtocolError),
+            "downstream_body_error",
+        )),
     }
 }
 
@@ -102,14 +117,28 @@ pub struct Forward<'a> {
 }
 
 /// Forwards `req` along `fwd.route`.
-pub async fn forward(fwd: Forward<'_>, upstreams: &Arc<Upstreams>, req: Request<ProxyBody>) -> Outcome {
+pub async fn forward(
+    fwd: Forward<'_>,
+    upstreams: &Arc<Upstreams>,
+    req: Request<ProxyBody>,
+) -> Outcome {
     let Some(dest) = pick_destination(fwd.destinations) else {
-        return Outcome::local(StatusCode::SERVICE_UNAVAILABLE, "no cluster", Some(ResponseFlag::NoClusterFound), "cluster_not_found");
+        return Outcome::local(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no cluster",
+            Some(ResponseFlag::NoClusterFound),
+            "cluster_not_found",
+        );
     };
     let cluster = match fwd.mesh.clusters.get(&dest.cluster) {
         Some(c) if !c.undefined_subset => c.clone(),
         _ => {
-            let mut o = Outcome::local(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream", Some(ResponseFlag::NoClusterFound), "cluster_not_found");
+            let mut o = Outcome::local(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no healthy upstream",
+                Some(ResponseFlag::NoClusterFound),
+                "cluster_not_found",
+            );
             o.cluster = Some(dest.cluster.clone());
             return o;
         }
@@ -163,8 +192,12 @@ enum TryError {
 
 fn retriable_error(on: &weft_api::mesh::RetryOn, err: &TryError) -> bool {
     match err {
-        TryError::Upstream(UpstreamError::ConnectFailure { .. }) => on.connect_failure || on.reset || on.five_xx || on.gateway_error,
-        TryError::Upstream(UpstreamError::Reset { .. }) => on.reset || on.five_xx || on.gateway_error,
+        TryError::Upstream(UpstreamError::ConnectFailure { .. }) => {
+            on.connect_failure || on.reset || on.five_xx || on.gateway_error
+        }
+        TryError::Upstream(UpstreamError::Reset { .. }) => {
+            on.reset || on.five_xx || on.gateway_error
+        }
         TryError::Upstream(_) => false,
         TryError::PerTryTimeout => on.reset || on.five_xx || on.gateway_error,
     }
@@ -180,7 +213,11 @@ async fn send_with_retries(
 ) -> Outcome {
     let policy = &fwd.route.retry;
     let started = Instant::now();
-    let attempts = if replay.replayable() { policy.attempts } else { 0 };
+    let attempts = if replay.replayable() {
+        policy.attempts
+    } else {
+        0
+    };
     let mut attempt = 0;
     // Held while a retry is in flight: `connectionPool.http.maxRetries` bounds concurrent retries.
     let mut _retry_permit = None;
@@ -235,10 +272,15 @@ async fn try_once(
 }
 
 fn retriable_response(on: &weft_api::mesh::RetryOn, resp: &Response<ProxyBody>) -> bool {
-    on.retries_status(resp.status().as_u16()) || grpc_status(resp).is_some_and(|g| on.grpc.contains(&g))
+    on.retries_status(resp.status().as_u16())
+        || grpc_status(resp).is_some_and(|g| on.grpc.contains(&g))
 }
 
-fn finish_try(result: Result<crate::upstream::Sent, TryError>, exhausted: bool, started: Instant) -> Outcome {
+fn finish_try(
+    result: Result<crate::upstream::Sent, TryError>,
+    exhausted: bool,
+    started: Instant,
+) -> Outcome {
     match result {
         Ok(sent) => {
             let mut flags = ResponseFlags::NONE;
@@ -269,17 +311,40 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 
 fn failure(err: TryError, retried: bool) -> Outcome {
     let mut o = match err {
-        TryError::PerTryTimeout => Outcome::local(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout", Some(ResponseFlag::UpstreamRequestTimeout), "upstream_per_try_timeout"),
+        TryError::PerTryTimeout => Outcome::local(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream request timeout",
+            Some(ResponseFlag::UpstreamRequestTimeout),
+            "upstream_per_try_timeout",
+        ),
         TryError::Upstream(e) => {
             let (flag, body, details) = match e {
-                UpstreamError::NoHealthyUpstream => (ResponseFlag::NoHealthyUpstream, "no healthy upstream", "no_healthy_upstream"),
-                UpstreamError::Overflow => (ResponseFlag::UpstreamOverflow, "upstream connect error or disconnect/reset before headers. reset reason: overflow", "upstream_reset_before_response_started{overflow}"),
-                UpstreamError::ConnectFailure { .. } => (ResponseFlag::UpstreamConnectionFailure, "upstream connect error or disconnect/reset before headers. reset reason: connection failure", "upstream_reset_before_response_started{connection_failure}"),
-                UpstreamError::Reset { .. } => (ResponseFlag::UpstreamConnectionTermination, "upstream connect error or disconnect/reset before headers. reset reason: connection termination", "upstream_reset_before_response_started{connection_termination}"),
+                UpstreamError::NoHealthyUpstream => (
+                    ResponseFlag::NoHealthyUpstream,
+                    "no healthy upstream",
+                    "no_healthy_upstream",
+                ),
+                UpstreamError::Overflow => (
+                    ResponseFlag::UpstreamOverflow,
+                    "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+                    "upstream_reset_before_response_started{overflow}",
+                ),
+                UpstreamError::ConnectFailure { .. } => (
+                    ResponseFlag::UpstreamConnectionFailure,
+                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                    "upstream_reset_before_response_started{connection_failure}",
+                ),
+                UpstreamError::Reset { .. } => (
+                    ResponseFlag::UpstreamConnectionTermination,
+                    "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                    "upstream_reset_before_response_started{connection_termination}",
+                ),
             };
             let mut o = Outcome::local(StatusCode::SERVICE_UNAVAILABLE, body, Some(flag), details);
             if flag == ResponseFlag::UpstreamOverflow {
-                o.response.headers_mut().insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+                o.response
+                    .headers_mut()
+                    .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
             }
             o.upstream_host = e.endpoint().map(str::to_string);
             o
@@ -292,54 +357,86 @@ fn failure(err: TryError, retried: bool) -> Outcome {
 }
 
 fn grpc_status(resp: &Response<ProxyBody>) -> Option<u32> {
-    resp.headers().get("grpc-status")?.to_str().ok()?.parse().ok()
+    resp.headers()
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The consistent-hash key of a request, when the cluster balances by one.
 fn hash_key(cluster: &Cluster, parts: &Parts, peer: Option<std::net::IpAddr>) -> Option<u64> {
-    let LbPolicy::ConsistentHash(key) = &cluster.lb else { return None };
+    let LbPolicy::ConsistentHash(key) = &cluster.lb else {
+        return None;
+    };
     let value = match key {
         ConsistentHashKey::Header(name) => header_value(&parts.headers, &name.to_ascii_lowercase()),
         ConsistentHashKey::Cookie { name, .. } => cookie(&parts.headers, name),
         ConsistentHashKey::SourceIp => peer.map(|ip| ip.to_string()),
-        ConsistentHashKey::QueryParameter(name) => weft_api::mesh::query_value(parts.uri.query(), name),
+        ConsistentHashKey::QueryParameter(name) => {
+            weft_api::mesh::query_value(parts.uri.query(), name)
+        }
     }?;
     Some(fnv1a(value.as_bytes()))
 }
 
 fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
-        line.split(';').find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|line| {
+            line.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == name).then(|| v.to_string())
+            })
         })
-    })
 }
 
 /// FNV-1a: stable across processes, so every proxy hashes a key to the same endpoint.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Sends copies to the route's mirrors, fire-and-forget, with `-shadow` appended to the host.
-fn mirror(fwd: &Forward<'_>, upstreams: &Arc<Upstreams>, parts: &Parts, body: &Bytes, authority: &str) {
+fn mirror(
+    fwd: &Forward<'_>,
+    upstreams: &Arc<Upstreams>,
+    parts: &Parts,
+    body: &Bytes,
+    authority: &str,
+) {
     for m in &fwd.route.mirrors {
         if !chance(m.percent) {
             continue;
         }
-        let Some(cluster) = fwd.mesh.clusters.get(&m.cluster).cloned() else { continue };
+        let Some(cluster) = fwd.mesh.clusters.get(&m.cluster).cloned() else {
+            continue;
+        };
         let mut p = parts.clone();
         let (host, port) = super::actions::split_authority(authority);
+        let suffix = if fwd.mesh.shadow_suffix {
+            "-shadow"
+        } else {
+            ""
+        };
         let shadow = match port {
-            Some(port) => format!("{host}-shadow:{port}"),
-            None => format!("{host}-shadow"),
+            Some(port) => format!("{host}{suffix}:{port}"),
+            None => format!("{host}{suffix}"),
         };
         if let Ok(v) = HeaderValue::try_from(shadow) {
             p.headers.insert(HOST, v);
         }
         let req = Request::from_parts(p, full(body.clone()));
         let upstreams = upstreams.clone();
-        let pick = PickContext { service_port: m.cluster.port.or(Some(fwd.port)), hash: None, exclude: Vec::new() };
+        let pick = PickContext {
+            service_port: m.cluster.port.or(Some(fwd.port)),
+            hash: None,
+            exclude: Vec::new(),
+        };
         tokio::spawn(async move {
             match upstreams.send(&cluster, req, &pick).await {
                 Ok(sent) => {

@@ -4,6 +4,7 @@
 //! [`forward`].
 
 pub mod actions;
+pub mod cors;
 pub mod forward;
 
 use http::HeaderMap;
@@ -75,7 +76,11 @@ mod tests {
 
     fn dest(host: &str, weight: u32) -> WeightedDestination {
         WeightedDestination {
-            cluster: ClusterKey { host: host.into(), subset: None, port: None },
+            cluster: ClusterKey {
+                host: host.into(),
+                subset: None,
+                port: None,
+            },
             weight,
             headers: Default::default(),
         }
@@ -95,7 +100,10 @@ mod tests {
         }
         // Binomial(n, 0.8): standard deviation sqrt(n p (1-p)) ≈ 57; allow 5 sigma.
         let sigma = (n as f64 * 0.8 * 0.2).sqrt();
-        assert!((f64::from(a) - n as f64 * 0.8).abs() < 5.0 * sigma, "a = {a}");
+        assert!(
+            (f64::from(a) - n as f64 * 0.8).abs() < 5.0 * sigma,
+            "a = {a}"
+        );
     }
 
     #[test]

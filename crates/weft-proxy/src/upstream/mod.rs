@@ -9,6 +9,8 @@
 //! cluster's HTTP client) → back, with the response body holding the request's slot until it
 //! ends.
 //!
+//! Raw TCP (tunnels) takes the same pick and limits, then dials the endpoint itself ([`tcp`]).
+//!
 //! Semantics follow Istio's DestinationRule as Envoy implements it; the module docs of each
 //! step say where weft approximates.
 
@@ -19,6 +21,7 @@ mod hash;
 mod limits;
 mod outlier;
 mod pool;
+mod tcp;
 mod view;
 
 use std::collections::HashMap;
@@ -30,6 +33,7 @@ use weft_api::mesh::{Cluster, ClusterKey};
 
 pub use error::{BoxError, UpstreamError};
 pub use limits::RetryPermit;
+pub use tcp::TcpConnection;
 
 use crate::body::ProxyBody;
 use cluster::ClusterState;

@@ -5,7 +5,8 @@
 //!   `UF`); `TCP_NODELAY` is on. DNS endpoints (`name:port`) are resolved by the connector at
 //!   connect time.
 //! - `http.idleTimeout` closes pooled connections idle that long (0 disables it).
-//! - `h2UpgradePolicy: UPGRADE` speaks HTTP/2 with prior knowledge (h2c); otherwise HTTP/1.1.
+//! - `cluster.pool.http2` (`h2UpgradePolicy: UPGRADE`, or an HTTP2/GRPC service port) speaks
+//!   HTTP/2 with prior knowledge (h2c); otherwise HTTP/1.1.
 //! - `http.maxRequestsPerConnection: 1` disables keep-alive (no idle connection is kept). Other
 //!   values are approximated: connections are reused without a per-connection request count.
 //! - `tcp.maxConnections` and `http1MaxPendingRequests` are enforced as a concurrent-request

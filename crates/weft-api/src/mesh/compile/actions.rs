@@ -32,25 +32,28 @@ pub(super) fn action(route: &model::HttpRoute) -> Result<RouteAction, Skip> {
     })
 }
 
-/// Weights are relative: a lone destination takes everything (100), a destination without a
-/// weight among weighted ones takes nothing.
 fn destinations(routes: &[model::HttpRouteDestination]) -> Vec<WeightedDestination> {
     let single = routes.len() == 1;
     routes
         .iter()
         .filter_map(|r| {
-            let weight = match r.weight.and_then(|w| u32::try_from(w).ok()) {
-                Some(w) if w > 0 => w,
-                _ if single => 100,
-                _ => 0,
-            };
             Some(WeightedDestination {
                 cluster: cluster_key(r.destination.as_ref()?),
-                weight,
+                weight: relative_weight(r.weight, single),
                 headers: header_ops(r.headers.as_ref()),
             })
         })
         .collect()
+}
+
+/// Weights are relative: a lone destination takes everything (100), a destination without a
+/// weight among weighted ones takes nothing.
+pub(super) fn relative_weight(weight: Option<i64>, single: bool) -> u32 {
+    match weight.and_then(|w| u32::try_from(w).ok()) {
+        Some(w) if w > 0 => w,
+        _ if single => 100,
+        _ => 0,
+    }
 }
 
 /// The cluster a (host-resolved) destination names.

@@ -1,11 +1,14 @@
 //! Clusters: one per (host, subset, port) that a route forwards or mirrors to, with the
 //! service's endpoints (narrowed to the subset's labels) and the DestinationRule's policy.
 //! A subset no DestinationRule defines makes an empty cluster marked `undefined_subset`.
+//! TCP/TLS route destinations are clusters too, and every registered service has its default
+//! cluster (host, no subset, no port), as Istio builds `outbound|port||host` for every service
+//! port: tunnels to a service without a TCP route use it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::mesh::{Cluster, ClusterKey, Endpoint, RouteAction, VirtualHost};
+use crate::mesh::{Cluster, ClusterKey, Endpoint, RouteAction, TcpRouteSet, VirtualHost};
 use crate::model::Subset;
 
 use super::inputs::Inputs;
@@ -13,14 +16,21 @@ use super::registry::Registry;
 use super::rules;
 use super::traffic::Policy;
 
-/// Every cluster the virtual hosts' routes reach.
+/// Every cluster the virtual hosts' and TCP/TLS routes reach, and each service's default.
 pub(super) fn build(
     inputs: &Inputs<'_>,
     registry: &Registry,
     virtual_hosts: &[VirtualHost],
+    tcp_routes: &[TcpRouteSet],
 ) -> BTreeMap<ClusterKey, Arc<Cluster>> {
-    referenced(virtual_hosts)
-        .into_iter()
+    let mut keys = referenced(virtual_hosts);
+    keys.extend(tcp_referenced(tcp_routes));
+    keys.extend(registry.services().iter().map(|s| ClusterKey {
+        host: s.host.clone(),
+        subset: None,
+        port: None,
+    }));
+    keys.into_iter()
         .map(|key| {
             let cluster = cluster(inputs, registry, key.clone());
             (key, Arc::new(cluster))
@@ -38,6 +48,15 @@ fn referenced(virtual_hosts: &[VirtualHost]) -> BTreeSet<ClusterKey> {
         keys.extend(route.mirrors.iter().map(|m| m.cluster.clone()));
     }
     keys
+}
+
+/// Destinations of every TCP and TLS route.
+fn tcp_referenced(sets: &[TcpRouteSet]) -> impl Iterator<Item = ClusterKey> + '_ {
+    sets.iter().flat_map(|set| {
+        let tls = set.tls.iter().flat_map(|r| &r.destinations);
+        let tcp = set.tcp.iter().flat_map(|r| &r.destinations);
+        tls.chain(tcp).map(|d| d.cluster.clone())
+    })
 }
 
 fn cluster(inputs: &Inputs<'_>, registry: &Registry, key: ClusterKey) -> Cluster {
@@ -65,6 +84,11 @@ fn cluster(inputs: &Inputs<'_>, registry: &Registry, key: ClusterKey) -> Cluster
         subset.and_then(|s| s.traffic_policy.as_ref()),
         port,
     );
+    // Istio speaks HTTP/2 upstream on HTTP2/GRPC ports, whatever `h2UpgradePolicy` says.
+    let mut pool = policy.pool();
+    pool.http2 |= service
+        .and_then(|s| s.ports.iter().find(|p| Some(p.number) == port))
+        .is_some_and(|p| p.http2);
     let endpoints = match (service, undefined_subset) {
         (Some(service), false) => selected_endpoints(&service.endpoints, subset),
         _ => Vec::new(),
@@ -73,7 +97,7 @@ fn cluster(inputs: &Inputs<'_>, registry: &Registry, key: ClusterKey) -> Cluster
         key,
         endpoints,
         lb: policy.lb(),
-        pool: policy.pool(),
+        pool,
         outlier: policy.outlier(),
         undefined_subset,
         version: subset.and_then(|s| s.labels.get("version").cloned()),

@@ -1,8 +1,7 @@
 //! `HTTPMatchRequest` blocks → [`RouteMatch`]es: `StringMatch` → [`StringMatcher`] (regexes
 //! compiled as anchored full matches, `{}` a presence test), header names lowercased. The
-//! config-time selectors of a block (`sourceNamespace`, `gateways`) decide whether it applies to
-//! this proxy at all; `sourceLabels` cannot be evaluated without the proxy's labels and is
-//! treated as matching.
+//! config-time selectors of a block (`sourceNamespace`, `sourceLabels`, `gateways`) decide
+//! whether it applies to this proxy at all.
 
 use std::collections::BTreeMap;
 
@@ -33,14 +32,30 @@ pub(super) fn match_blocks(
     if out.is_empty() { Err(Skip) } else { Ok(out) }
 }
 
-/// `sourceNamespace` must be the proxy's; block-level `gateways` must include `mesh`.
 fn applies(block: &HttpMatchRequest, opts: &CompileOptions) -> bool {
-    let namespace_ok = block
-        .source_namespace
-        .as_deref()
-        .is_none_or(|ns| ns.is_empty() || ns == opts.namespace);
-    let gateway_ok = block.gateways.is_empty() || block.gateways.iter().any(|g| g == "mesh");
-    namespace_ok && gateway_ok
+    applies_to_proxy(
+        block.source_namespace.as_deref(),
+        &block.source_labels,
+        &block.gateways,
+        opts,
+    )
+}
+
+/// Whether a match block's config-time selectors include this proxy: `sourceNamespace` must be
+/// the proxy's, `sourceLabels` a subset of its labels; block-level `gateways` must include
+/// `mesh`. Shared by HTTP, TLS and TCP match blocks.
+pub(super) fn applies_to_proxy(
+    source_namespace: Option<&str>,
+    source_labels: &BTreeMap<String, String>,
+    gateways: &[String],
+    opts: &CompileOptions,
+) -> bool {
+    let labels_ok = source_labels
+        .iter()
+        .all(|(k, v)| opts.labels.get(k) == Some(v));
+    let namespace_ok = source_namespace.is_none_or(|ns| ns.is_empty() || ns == opts.namespace);
+    let gateway_ok = gateways.is_empty() || gateways.iter().any(|g| g == "mesh");
+    namespace_ok && labels_ok && gateway_ok
 }
 
 fn route_match(block: &HttpMatchRequest) -> Result<RouteMatch, Skip> {

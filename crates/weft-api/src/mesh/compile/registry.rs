@@ -21,6 +21,8 @@ pub(super) struct ServicePort {
     pub number: u16,
     pub name: Option<String>,
     pub target_port: Option<u16>,
+    /// `HTTP2`, `GRPC` or `GRPC-Web` (Istio's `IsHTTP2`): the proxy speaks HTTP/2 upstream.
+    pub http2: bool,
 }
 
 /// A host the registry knows.
@@ -112,9 +114,18 @@ fn service_ports(se: &ServiceEntry) -> Vec<ServicePort> {
                     .target_port
                     .and_then(|t| u16::try_from(t).ok())
                     .filter(|t| *t > 0),
+                http2: p.protocol.as_deref().is_some_and(is_http2),
             })
         })
         .collect()
+}
+
+/// `protocol.Parse(p).IsHTTP2()`: HTTP2, GRPC and GRPC-Web (any case).
+fn is_http2(protocol: &str) -> bool {
+    matches!(
+        protocol.to_ascii_lowercase().as_str(),
+        "http2" | "grpc" | "grpc-web"
+    )
 }
 
 /// Standalone WorkloadEntries of the entry's namespace whose labels include every label of its

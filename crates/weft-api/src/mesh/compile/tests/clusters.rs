@@ -392,3 +392,34 @@ fn consistent_hash_keys() {
     assert_eq!(lb("{simple: UNSPECIFIED}"), LbPolicy::LeastRequest);
     assert_eq!(lb("{simple: LEAST_CONN}"), LbPolicy::LeastRequest);
 }
+
+#[test]
+fn http2_and_grpc_ports_speak_http2_upstream() {
+    let http2 = |protocol: &str, rule: &str| {
+        let services = SERVICES.replace(
+            "name: http, protocol: HTTP, targetPort: 19080",
+            &format!("name: http, protocol: {protocol}, targetPort: 19080"),
+        );
+        cluster(&mesh(&format!("{services}{rule}")), REVIEWS, None, None)
+            .pool
+            .http2
+    };
+    assert!(!http2("HTTP", ""));
+    assert!(http2("GRPC", ""));
+    assert!(http2("http2", ""));
+    assert!(http2("GRPC-Web", ""));
+    // `h2UpgradePolicy` only upgrades HTTP/1.1 ports; it cannot downgrade gRPC.
+    let rule = |policy: &str| {
+        format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews}}\nspec:\n  host: reviews\n  trafficPolicy: {{connectionPool: {{http: {{h2UpgradePolicy: {policy}}}}}}}\n"
+        )
+    };
+    assert!(http2("GRPC", &rule("DO_NOT_UPGRADE")));
+    assert!(http2("HTTP", &rule("UPGRADE")));
+    // The other port of httpbin.org is HTTPS; a destination without a port picks neither.
+    assert!(
+        !cluster(&mesh(SERVICES), "httpbin.org", None, None)
+            .pool
+            .http2
+    );
+}

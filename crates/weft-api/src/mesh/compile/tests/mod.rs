@@ -1,10 +1,11 @@
 //! Compilation cases over small multi-document inputs: the registry and host table
 //! ([`hosts`]), routes and their actions ([`routes`]), clusters and traffic policy
-//! ([`clusters`]).
+//! ([`clusters`]), TCP and TLS routes ([`tcp`]).
 
 mod clusters;
 mod hosts;
 mod routes;
+mod tcp;
 
 use crate::load::load_text;
 use crate::mesh::{

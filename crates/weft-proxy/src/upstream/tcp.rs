@@ -1,0 +1,178 @@
+//! Raw TCP to a cluster, for tunnels (`CONNECT`) routed by `tcp`/`tls` routes: the endpoint is
+//! picked exactly as for an HTTP try ([`super::cluster`] → [`super::balancer`], outlier
+//! ejections and exclusions included), admitted under the cluster's `tcp.maxConnections`
+//! (`UO` when reached), then dialed with the pool's `connectTimeout` (`UF` on failure or
+//! timeout). The connection holds its slot until it is dropped. Connect outcomes feed outlier
+//! detection as local-origin results, as Envoy's TCP proxy reports them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use weft_api::mesh::{Cluster, ConnectionPool};
+
+use super::error::UpstreamError;
+use super::limits::RequestGuard;
+use super::outlier::TryOutcome;
+use super::{PickContext, Upstreams};
+
+/// An open upstream TCP connection.
+#[derive(Debug)]
+pub struct TcpConnection {
+    pub stream: TcpStream,
+    /// The endpoint connected to, `ip:port` (`upstream_host` in access logs).
+    pub endpoint: String,
+    /// The cluster connection slot, given back on drop.
+    _slot: RequestGuard,
+}
+
+impl Upstreams {
+    /// Opens a TCP connection to an endpoint of `cluster`, picked for `pick` as [`Self::send`]
+    /// picks one for a request.
+    pub async fn connect_tcp(
+        &self,
+        cluster: &Arc<Cluster>,
+        pick: &PickContext,
+    ) -> Result<TcpConnection, UpstreamError> {
+        let state = self.state(&cluster.key);
+        let compiled = state.compiled(cluster);
+        let view = state.view(&compiled, pick.service_port);
+        let cluster = &compiled.cluster;
+        let idx = state
+            .pick(cluster, &view, &pick.exclude, pick.hash, self.now())
+            .ok_or(UpstreamError::NoHealthyUpstream)?;
+        let target = view
+            .targets
+            .get(idx)
+            .ok_or(UpstreamError::NoHealthyUpstream)?;
+        let slot = state
+            .limits
+            .admit(&connection_limit(&cluster.pool), &target.host)
+            .ok_or(UpstreamError::Overflow)?;
+        let endpoint = target.authority.clone();
+        tracing::debug!(cluster = %cluster.key, %endpoint, "connecting tcp upstream");
+        match dial(&endpoint, cluster.pool.connect_timeout).await {
+            Ok(stream) => {
+                state.record(cluster, &view, idx, TryOutcome::Success, self.now());
+                Ok(TcpConnection {
+                    stream,
+                    endpoint,
+                    _slot: slot,
+                })
+            }
+            Err(source) => {
+                state.record(cluster, &view, idx, TryOutcome::LOCAL_FAILURE, self.now());
+                tracing::debug!(cluster = %cluster.key, %endpoint, error = %source, "tcp connect failed");
+                Err(UpstreamError::ConnectFailure { endpoint, source })
+            }
+        }
+    }
+}
+
+/// The pool as the request limit sees it for a TCP connection: only `tcp.maxConnections`
+/// bounds it (the HTTP limits do not apply to raw TCP).
+fn connection_limit(pool: &ConnectionPool) -> ConnectionPool {
+    ConnectionPool {
+        max_pending_requests: 0,
+        max_requests: u32::MAX,
+        http2: false,
+        ..pool.clone()
+    }
+}
+
+/// Connects to `ip:port` or `name:port` (resolved now), within `timeout` (zero: no limit).
+async fn dial(endpoint: &str, timeout: Duration) -> Result<TcpStream, super::BoxError> {
+    let connect = TcpStream::connect(endpoint);
+    let stream = if timeout.is_zero() {
+        connect.await?
+    } else {
+        tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| format!("connect timeout after {timeout:?}"))??
+    };
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tokio::net::TcpListener;
+    use weft_api::mesh::{ClusterKey, Endpoint, EndpointAddress, LbPolicy};
+
+    use super::*;
+
+    fn cluster(ports: &[u16], pool: ConnectionPool) -> Arc<Cluster> {
+        let endpoints = ports
+            .iter()
+            .map(|p| Endpoint {
+                address: EndpointAddress::Ip([127, 0, 0, 1].into()),
+                ports: [(5432, *p)].into(),
+                labels: BTreeMap::new(),
+                weight: 1,
+            })
+            .collect();
+        Arc::new(Cluster {
+            key: ClusterKey {
+                host: "db.example.com".into(),
+                subset: None,
+                port: None,
+            },
+            endpoints,
+            lb: LbPolicy::RoundRobin,
+            pool,
+            outlier: None,
+            undefined_subset: false,
+            version: None,
+        })
+    }
+
+    fn pick() -> PickContext {
+        PickContext {
+            service_port: Some(5432),
+            ..PickContext::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn connects_to_a_picked_endpoint_and_holds_a_slot() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let pool = ConnectionPool {
+            max_connections: 1,
+            max_pending_requests: 5,
+            ..ConnectionPool::default()
+        };
+        let c = cluster(&[port], pool);
+        let upstreams = Upstreams::new();
+        let conn = upstreams.connect_tcp(&c, &pick()).await.unwrap();
+        assert_eq!(conn.endpoint, format!("127.0.0.1:{port}"));
+        assert_eq!(upstreams.active_requests(&c.key), 1);
+        let second = upstreams.connect_tcp(&c, &pick()).await.unwrap_err();
+        assert_eq!(
+            second.response_flag(),
+            "UO",
+            "maxConnections: 1, pending ignored"
+        );
+        drop(conn);
+        assert_eq!(upstreams.active_requests(&c.key), 0);
+    }
+
+    #[tokio::test]
+    async fn refused_is_uf_and_no_endpoint_is_uh() {
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let upstreams = Upstreams::new();
+        let err = upstreams
+            .connect_tcp(&cluster(&[port], ConnectionPool::default()), &pick())
+            .await
+            .unwrap_err();
+        assert_eq!(err.response_flag(), "UF");
+        assert_eq!(err.endpoint(), Some(format!("127.0.0.1:{port}").as_str()));
+        let empty = cluster(&[], ConnectionPool::default());
+        let err = upstreams.connect_tcp(&empty, &pick()).await.unwrap_err();
+        assert_eq!(err.response_flag(), "UH");
+    }
+}
