@@ -572,3 +572,68 @@ async fn admin_ready_metrics_and_access_log() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn dns_resolution_and_port_selection() {
+    let web = TestEcho::start("web");
+    let admin = TestEcho::start("admin");
+    let config = format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: external}}
+spec:
+  hosts: [api.example.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {{number: 80, name: http, protocol: HTTP}}
+  - {{number: 8080, name: http-admin, protocol: HTTP}}
+  endpoints:
+  - address: localhost
+    ports: {{http: {}, http-admin: {}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: api}}
+spec:
+  hosts: [api.example.test]
+  http:
+  - match:
+    - uri: {{prefix: /admin}}
+    route:
+    - destination: {{host: api.example.test, port: {{number: 8080}}}}
+  - route:
+    - destination: {{host: api.example.test, port: {{number: 80}}}}
+",
+        web.addr().port(),
+        admin.addr().port()
+    );
+    let proxy = TestProxy::start(&config, &[]);
+    let reply = proxy.get("api.example.test", "/").await.unwrap();
+    assert_eq!(reply.header("x-echo-name"), Some("web"), "{}", reply.text());
+    let reply = proxy.get("api.example.test", "/admin/users").await.unwrap();
+    assert_eq!(reply.header("x-echo-name"), Some("admin"), "{}", reply.text());
+}
+
+#[tokio::test]
+async fn hostile_requests_get_4xx_and_the_proxy_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v1 = TestEcho::start("reviews-v1");
+    let proxy = TestProxy::start(&reviews_mesh(&[(&v1, "v1")], ""), &[]);
+    let garbage: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+        b"GET /\x00 HTTP/1.1\r\nHost: reviews\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: reviews\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ];
+    for bytes in garbage {
+        let mut s = tokio::net::TcpStream::connect(proxy.outbound()).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        let _ = s.shutdown().await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(out.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+    }
+    assert_eq!(proxy.get("reviews", "/").await.unwrap().status, StatusCode::OK);
+}

@@ -293,6 +293,43 @@ async fn circuit_breaker_connections_and_pending_limits_overflow_with_uo() -> an
     circuit_breaker_trips_and_recovers(CIRCUIT_BREAKER_LIMITS_RULE).await
 }
 
+/// Istio cannot tell an explicit 0 from an unset field, so a 0 limit means Envoy's default
+/// (2^32-1): `if settings.Http.Http2MaxRequests > 0 { threshold.MaxRequests = ... }` in
+/// istio/istio `pilot/pkg/networking/core/cluster_traffic_policy.go` (`applyConnectionPool`),
+/// and likewise for `http1MaxPendingRequests`, `maxRetries` and `tcp.maxConnections`.
+#[tokio::test]
+async fn zero_connection_pool_limits_mean_istio_defaults() -> anyhow::Result<()> {
+    let backend = TestEcho::start("reviews-v1");
+    let rule = "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 0}
+      http: {http1MaxPendingRequests: 0, http2MaxRequests: 0, maxRetries: 0}
+";
+    let route = retry_route(Some("{attempts: 2, retryOn: gateway-error}"));
+    let proxy = TestProxy::start(&mesh(&[&backend], &[rule, &route]), &[]);
+    // No limit: a burst all passes.
+    let (replies, _) = burst(connect_all(&proxy, 4).await?, "/?delay=50ms").await?;
+    for reply in &replies {
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "a zero limit must not overflow: {reply:?}"
+        );
+    }
+    // No retry budget limit: the two retries are sent.
+    assert_eq!(
+        tries(&proxy, &backend, "/?status=503").await?,
+        (StatusCode::SERVICE_UNAVAILABLE, 3),
+        "maxRetries: 0 must not disable retries"
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. Outlier detection
 // ---------------------------------------------------------------------------------------------
@@ -551,29 +588,41 @@ async fn consistent_hash_on_a_client_cookie_is_sticky_per_value() -> anyhow::Res
 
 /// Istio: "ttl given ⇒ proxy generates cookie". Envoy answers a request without the cookie
 /// with `set-cookie: session="<hash>"; Max-Age=60; Path=/; HttpOnly` and routes by that value,
-/// so a client replaying the cookie stays on the same endpoint. weft hashes a client's cookie
-/// but never generates one (no `set-cookie` anywhere in crates/weft-proxy).
+/// so a client replaying the cookie stays on the same endpoint.
 #[tokio::test]
-#[ignore = "gap: weft-proxy does not generate the httpCookie cookie when ttl is set"]
 async fn consistent_hash_cookie_with_ttl_is_generated_by_the_proxy() -> anyhow::Result<()> {
     let backends = three_backends();
     let refs: Vec<&TestEcho> = backends.iter().collect();
     let proxy = TestProxy::start(&mesh(&refs, &[COOKIE_RULE]), &[]);
     let mut client = proxy.client(Version::HTTP_11).await?;
-    let first = client.get(HOST, "/", &[]).await?;
-    let set_cookie = first
-        .header("set-cookie")
-        .ok_or_else(|| anyhow::anyhow!("no set-cookie on the first response: {first:?}"))?;
-    assert!(set_cookie.starts_with("session="), "{set_cookie}");
-    assert!(set_cookie.contains("Max-Age=60"), "{set_cookie}");
-    let pair = set_cookie.split(';').next().unwrap_or_default().to_string();
-    for _ in 0..5 {
-        let reply = client.get(HOST, "/", &[("cookie", &pair)]).await?;
-        assert_eq!(answered_by(&reply), answered_by(&first));
-        assert!(
-            reply.header("set-cookie").is_none(),
-            "the cookie is set only when missing"
-        );
+    // Each session's first endpoint must be the one its cookie maps to: a chance match for all
+    // 8 sessions is (1/3)^8 when the cookie is unrelated to the first pick.
+    for session in 0..8 {
+        let first = client.get(HOST, "/", &[]).await?;
+        let set_cookie = first
+            .header("set-cookie")
+            .ok_or_else(|| anyhow::anyhow!("no set-cookie on a request without one: {first:?}"))?;
+        assert!(set_cookie.starts_with("session="), "{set_cookie}");
+        for attribute in ["; Max-Age=60", "; Path=/", "; HttpOnly"] {
+            assert!(
+                set_cookie.contains(attribute),
+                "{attribute} missing: {set_cookie}"
+            );
+        }
+        let pair = set_cookie.split(';').next().unwrap_or_default().to_string();
+        for _ in 0..3 {
+            let reply = client.get(HOST, "/", &[("cookie", &pair)]).await?;
+            assert_eq!(
+                answered_by(&reply),
+                answered_by(&first),
+                "session {session}: {pair}"
+            );
+            let set = reply.header("set-cookie");
+            assert!(
+                set.is_none(),
+                "the cookie is set only when missing: {set:?}"
+            );
+        }
     }
     Ok(())
 }
@@ -680,6 +729,49 @@ async fn bare_status_code_in_retry_on_is_retried() -> anyhow::Result<()> {
         tries(&proxy, &backend, "/?status=500").await?,
         (StatusCode::INTERNAL_SERVER_ERROR, 1)
     );
+    Ok(())
+}
+
+/// `connectionPool.http.maxRetries` bounds the retries in flight across the cluster. Envoy
+/// sends the response it has when a retry would exceed it, and logs `UO` (router.cc:
+/// `retry_status == RetryStatus::NoOverflow` → `setResponseFlag(UpstreamOverflow)`).
+#[tokio::test]
+async fn retry_over_max_retries_returns_the_response_flagged_uo() -> anyhow::Result<()> {
+    let backend = TestEcho::start("reviews-v1");
+    let rule = "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    connectionPool:
+      http: {maxRetries: 1}
+";
+    let route = retry_route(Some("{attempts: 1, retryOn: gateway-error}"));
+    let proxy = TestProxy::start(&mesh(&[&backend], &[rule, &route]), &[]);
+    // Both first tries end together after 300ms; one retry takes the only permit and holds it
+    // for another 300ms, so the other request cannot retry.
+    let (replies, _) = burst(connect_all(&proxy, 2).await?, "/?status=503&delay=300ms").await?;
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+        assert_eq!(
+            answered_by(reply),
+            "reviews-v1",
+            "the upstream's response is returned"
+        );
+    }
+    assert_eq!(
+        hits(&backend).await?,
+        3,
+        "one request retried once, the other not at all"
+    );
+    let log = proxy.wait_for_log_lines(2).await?;
+    let mut flags: Vec<&str> = log
+        .iter()
+        .map(|l| l["response_flags"].as_str().unwrap_or("?"))
+        .collect();
+    flags.sort_unstable();
+    assert_eq!(flags, ["UO", "URX"], "{log:#?}");
     Ok(())
 }
 

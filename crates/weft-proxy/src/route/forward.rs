@@ -171,13 +171,17 @@ pub async fn forward(
     if let Replay::Buffered(bytes) = &replay {
         mirror(&fwd, upstreams, &parts, bytes, &authority);
     }
+    let (hash, set_cookie) = hash_key(&cluster, &parts, fwd.peer_ip);
     let pick = PickContext {
         service_port: dest.cluster.port.or(Some(fwd.port)),
-        hash: hash_key(&cluster, &parts, fwd.peer_ip),
+        hash,
         exclude: Vec::new(),
     };
     let mut outcome = send_with_retries(&fwd, upstreams, &cluster, parts, &mut replay, pick).await;
     outcome.cluster = Some(dest.cluster.clone());
+    if let Some(cookie) = set_cookie {
+        outcome.response.headers_mut().append(http::header::SET_COOKIE, cookie);
+    }
     for edits in [&fwd.route.headers.response, &dest.headers.response] {
         edit_headers(outcome.response.headers_mut(), edits);
     }
@@ -233,13 +237,19 @@ async fn send_with_retries(
             Ok(sent) => retriable_response(&policy.retry_on, &sent.response),
             Err(err) => retriable_error(&policy.retry_on, err),
         };
-        let permit = (retriable && attempt < attempts)
+        let wants_retry = retriable && attempt < attempts;
+        let permit = wants_retry
             .then(|| upstreams.retry_permit(cluster))
             .flatten();
         if permit.is_none() {
             // Retries exhausted (URX) only when every allowed retry was used.
             let exhausted = retriable && attempts > 0 && attempt >= attempts;
-            return finish_try(result, exhausted, started);
+            let mut outcome = finish_try(result, exhausted, started);
+            if wants_retry {
+                // `maxRetries` retries in flight: Envoy keeps this try's result and logs `UO`.
+                outcome.flags.insert(ResponseFlag::UpstreamOverflow);
+            }
+            return outcome;
         }
         _retry_permit = permit;
         let tried = match &result {
@@ -365,20 +375,30 @@ fn grpc_status(resp: &Response<ProxyBody>) -> Option<u32> {
         .ok()
 }
 
-/// The consistent-hash key of a request, when the cluster balances by one.
-fn hash_key(cluster: &Cluster, parts: &Parts, peer: Option<std::net::IpAddr>) -> Option<u64> {
-    let LbPolicy::ConsistentHash(key) = &cluster.lb else {
-        return None;
-    };
+/// The consistent-hash key of a request, when the cluster balances by one, and the cookie to
+/// set when the key is an `httpCookie` with a `ttl` that the request does not carry yet (Envoy
+/// generates one so the client sticks to the endpoint from then on).
+fn hash_key(cluster: &Cluster, parts: &Parts, peer: Option<std::net::IpAddr>) -> (Option<u64>, Option<HeaderValue>) {
+    let LbPolicy::ConsistentHash(key) = &cluster.lb else { return (None, None) };
     let value = match key {
         ConsistentHashKey::Header(name) => header_value(&parts.headers, &name.to_ascii_lowercase()),
-        ConsistentHashKey::Cookie { name, .. } => cookie(&parts.headers, name),
         ConsistentHashKey::SourceIp => peer.map(|ip| ip.to_string()),
-        ConsistentHashKey::QueryParameter(name) => {
-            weft_api::mesh::query_value(parts.uri.query(), name)
-        }
-    }?;
-    Some(fnv1a(value.as_bytes()))
+        ConsistentHashKey::QueryParameter(name) => weft_api::mesh::query_value(parts.uri.query(), name),
+        ConsistentHashKey::Cookie { name, path, ttl } => match (cookie(&parts.headers, name), ttl) {
+            (Some(v), _) => Some(v),
+            (None, Some(ttl)) => {
+                let value = format!("\"{:016x}\"", fastrand::u64(..));
+                let mut set = format!("{name}={value}; Max-Age={}", ttl.as_secs());
+                if let Some(p) = path {
+                    set.push_str(&format!("; Path={p}"));
+                }
+                set.push_str("; HttpOnly");
+                return (Some(fnv1a(value.as_bytes())), HeaderValue::try_from(set).ok());
+            }
+            (None, None) => None,
+        },
+    };
+    (value.map(|v| fnv1a(v.as_bytes())), None)
 }
 
 fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {

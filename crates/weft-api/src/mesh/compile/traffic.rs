@@ -79,6 +79,12 @@ fn count(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }
 
+/// A limit where Istio cannot tell 0 from unset: 0 means the default (its `> 0` checks in
+/// `applyConnectionPool` and `applyOutlierDetection`).
+fn limit(v: Option<i64>) -> Option<u32> {
+    count(v).filter(|n| *n > 0)
+}
+
 /// `consistentHash` (when it names a key), else `simple` (UNSPECIFIED and the deprecated
 /// LEAST_CONN are LEAST_REQUEST).
 fn lb_policy(lb: &LoadBalancerSettings) -> LbPolicy {
@@ -114,22 +120,23 @@ fn hash_key(ch: &ConsistentHashLb) -> Option<ConsistentHashKey> {
     }
 }
 
-/// `tcp`/`http` settings over [`ConnectionPool::default`]; HTTP/2 upstream with `UPGRADE`.
+/// `tcp`/`http` settings over [`ConnectionPool::default`] (a 0 limit is the default, as in
+/// Istio); HTTP/2 upstream with `UPGRADE`.
 fn connection_pool(s: &ConnectionPoolSettings) -> ConnectionPool {
     let mut pool = ConnectionPool::default();
     if let Some(tcp) = &s.tcp {
-        pool.max_connections = count(tcp.max_connections).unwrap_or(pool.max_connections);
+        pool.max_connections = limit(tcp.max_connections).unwrap_or(pool.max_connections);
         pool.connect_timeout =
             duration(tcp.connect_timeout.as_ref()).unwrap_or(pool.connect_timeout);
     }
     if let Some(http) = &s.http {
         pool.max_pending_requests =
-            count(http.http1_max_pending_requests).unwrap_or(pool.max_pending_requests);
-        pool.max_requests = count(http.http2_max_requests).unwrap_or(pool.max_requests);
+            limit(http.http1_max_pending_requests).unwrap_or(pool.max_pending_requests);
+        pool.max_requests = limit(http.http2_max_requests).unwrap_or(pool.max_requests);
         pool.max_requests_per_connection =
             count(http.max_requests_per_connection).unwrap_or(pool.max_requests_per_connection);
         pool.idle_timeout = duration(http.idle_timeout.as_ref()).unwrap_or(pool.idle_timeout);
-        pool.max_retries = count(http.max_retries).unwrap_or(pool.max_retries);
+        pool.max_retries = limit(http.max_retries).unwrap_or(pool.max_retries);
         pool.http2 = http.h2_upgrade_policy == Some(H2UpgradePolicy::Upgrade);
     }
     pool
@@ -151,7 +158,7 @@ fn outlier_policy(o: &OutlierDetection) -> OutlierPolicy {
         interval: duration(o.interval.as_ref()).unwrap_or(default.interval),
         base_ejection_time: duration(o.base_ejection_time.as_ref())
             .unwrap_or(default.base_ejection_time),
-        max_ejection_percent: count(o.max_ejection_percent).unwrap_or(default.max_ejection_percent),
+        max_ejection_percent: limit(o.max_ejection_percent).unwrap_or(default.max_ejection_percent),
         min_health_percent: count(o.min_health_percent).unwrap_or(default.min_health_percent),
     }
 }
