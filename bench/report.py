@@ -202,6 +202,7 @@ def aggregate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "rps_min": min(rps),
         "rps_max": max(rps),
         "latency_ms": {p: median([s["latency_ms"].get(p) for s in samples]) for p in PERCENTILES + ("mean",)},
+        "latency_ms_min_of_reps": {p: min((s["latency_ms"].get(p) or 0.0) for s in samples) for p in PERCENTILES},
         "latency_ms_max_of_reps": {p: max((s["latency_ms"].get(p) or 0.0) for s in samples) for p in PERCENTILES},
         "errors": sum(s["errors"] for s in samples),
         "requests": sum(s["requests"] for s in samples),
@@ -318,7 +319,7 @@ def cmd_summarize(args: argparse.Namespace) -> None:
         md.append("")
         md.append(f"Open loop at {rate} req/s (`oha -q {rate} --latency-correction`, coordinated omission corrected):")
         md.append("")
-        md.append(f"| case | achieved req/s | p50 | p90 | p99 | p99.9 | proxy CPU-s / 10k req | p50 / p99 added (ms) |")
+        md.append("| case | achieved req/s | p50 | p90 | p99 (min–max) | p99.9 | proxy CPU-s / 10k req | p50 / p99 added (ms) |")
         md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, a in per_case.items():
             lat = a["latency_ms"]
@@ -326,7 +327,8 @@ def cmd_summarize(args: argparse.Namespace) -> None:
             added_txt = "—" if name == args.baseline or not added else f"{fmt_delta_ms(added['p50'])} / {fmt_delta_ms(added['p99'])}"
             flag = f" ⚠ {a['errors']} errors" if a["errors"] else ""
             md.append(
-                f"| {name}{flag} | {fmt_int(a['rps'])} | {fmt_ms(lat['p50'])} | {fmt_ms(lat['p90'])} | {fmt_ms(lat['p99'])} "
+                f"| {name}{flag} | {fmt_int(a['rps'])} | {fmt_ms(lat['p50'])} | {fmt_ms(lat['p90'])} "
+                f"| {fmt_ms(lat['p99'])} ({fmt_num(a['latency_ms_min_of_reps']['p99'])}–{fmt_num(a['latency_ms_max_of_reps']['p99'])}) "
                 f"| {fmt_ms(lat['p99.9'])} | {fmt_num(a['proxy_cpu_s_per_10k'])} | {added_txt} |"
             )
     md.append("")

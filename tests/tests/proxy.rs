@@ -612,7 +612,12 @@ spec:
     let reply = proxy.get("api.example.test", "/").await.unwrap();
     assert_eq!(reply.header("x-echo-name"), Some("web"), "{}", reply.text());
     let reply = proxy.get("api.example.test", "/admin/users").await.unwrap();
-    assert_eq!(reply.header("x-echo-name"), Some("admin"), "{}", reply.text());
+    assert_eq!(
+        reply.header("x-echo-name"),
+        Some("admin"),
+        "{}",
+        reply.text()
+    );
 }
 
 #[tokio::test]
@@ -627,7 +632,9 @@ async fn hostile_requests_get_4xx_and_the_proxy_keeps_serving() {
         b"POST / HTTP/1.1\r\nHost: reviews\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     ];
     for bytes in garbage {
-        let mut s = tokio::net::TcpStream::connect(proxy.outbound()).await.unwrap();
+        let mut s = tokio::net::TcpStream::connect(proxy.outbound())
+            .await
+            .unwrap();
         s.write_all(bytes).await.unwrap();
         let _ = s.shutdown().await;
         let mut out = Vec::new();
@@ -635,5 +642,8 @@ async fn hostile_requests_get_4xx_and_the_proxy_keeps_serving() {
         let text = String::from_utf8_lossy(&out);
         assert!(out.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
     }
-    assert_eq!(proxy.get("reviews", "/").await.unwrap().status, StatusCode::OK);
+    assert_eq!(
+        proxy.get("reviews", "/").await.unwrap().status,
+        StatusCode::OK
+    );
 }

@@ -12,8 +12,8 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use weft_api::mesh::{
-    Abort, Cluster, ClusterKey, ConnectionPool, Endpoint, EndpointAddress, LbPolicy, MeshConfig,
-    OutboundPolicy, RouteAction, VirtualHost,
+    Abort, Cluster, ClusterKey, ConnectionPool, Endpoint, EndpointAddress, HttpRoute, LbPolicy,
+    MeshConfig, OutboundPolicy, RouteAction, RouteMatch,
 };
 
 use crate::body::{ProxyBody, boxed};
@@ -194,7 +194,7 @@ async fn route_request(
         port,
         headers: req.headers(),
     };
-    let Some(route) = select(vhost, &view) else {
+    let Some((route, matched)) = select(vhost, &view) else {
         let o = Outcome::local(
             StatusCode::NOT_FOUND,
             "",
@@ -203,20 +203,38 @@ async fn route_request(
         );
         return (o, Some(vhost.name.clone()));
     };
-    let matched = {
-        let header = |n: &str| crate::route::header_value(view.headers, n);
-        let facts = weft_api::mesh::RequestFacts {
-            method: view.method,
-            path: view.path,
-            query: view.query,
-            scheme: view.scheme,
-            authority,
-            port,
-            header: &header,
-        };
-        route.matches.iter().find(|m| m.matches(&facts))
-    };
     record.route_name = Some(route.name.clone());
+    let target = Target {
+        route,
+        matched,
+        authority,
+        scheme: &scheme,
+        port,
+    };
+    (
+        apply_route(state, mesh, &target, conn, req).await,
+        Some(vhost.name.clone()),
+    )
+}
+
+/// The route a request matched, and where it was addressed.
+struct Target<'a> {
+    route: &'a HttpRoute,
+    matched: Option<&'a RouteMatch>,
+    authority: &'a str,
+    scheme: &'a str,
+    port: u16,
+}
+
+/// Runs a matched route: fault injection, CORS, then its action (Istio's filter order).
+async fn apply_route(
+    state: &Arc<ProxyState>,
+    mesh: &Arc<MeshConfig>,
+    t: &Target<'_>,
+    conn: ConnInfo,
+    req: Request<ProxyBody>,
+) -> Outcome {
+    let route = t.route;
     let mut flags = ResponseFlags::NONE;
     if let Some(fault) = &route.fault {
         if let Some((delay, pct)) = fault.delay
@@ -229,14 +247,10 @@ async fn route_request(
             && chance(pct)
         {
             let mut o = abort_response(abort);
-            o.flags.insert(ResponseFlag::FaultInjected);
-            for f in flags.iter() {
-                o.flags.insert(f);
-            }
-            return (o, Some(vhost.name.clone()));
+            o.flags = flags.with(ResponseFlag::FaultInjected);
+            return o;
         }
     }
-    // Istio orders the CORS filter after the fault filter: aborts and delays come first.
     let cors_origin = crate::route::cors::request_origin(req.headers()).map(str::to_string);
     if let Some(resp) = route
         .cors
@@ -245,62 +259,61 @@ async fn route_request(
     {
         let mut o = local(resp, "cors_response");
         o.flags = flags;
-        return (o, Some(vhost_display(vhost)));
+        return o;
     }
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let mut outcome = match &route.action {
-        RouteAction::Redirect(r) => local(
-            redirect(r, &scheme, authority, &path_and_query),
-            "direct_response",
-        ),
-        RouteAction::DirectResponse { status, body } => {
-            local(direct_response(*status, body.as_deref()), "direct_response")
-        }
-        RouteAction::Forward {
-            destinations,
-            rewrite,
-        } => {
-            let fwd = Forward {
-                mesh,
-                route,
-                matched,
-                destinations,
-                rewrite: rewrite.as_ref(),
-                authority,
-                port,
-                peer_ip: Some(conn.peer.ip()),
-            };
-            let deadline = route.timeout;
-            let send = forward(fwd, &state.upstreams, req);
-            match deadline {
-                Some(t) => match tokio::time::timeout(t, send).await {
-                    Ok(o) => o,
-                    Err(_) => Outcome::local(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "upstream request timeout",
-                        Some(ResponseFlag::UpstreamRequestTimeout),
-                        "upstream_response_timeout",
-                    ),
-                },
-                None => send.await,
-            }
-        }
-    };
+    let mut outcome = run_action(state, mesh, t, conn, req).await;
     for f in flags.iter() {
         outcome.flags.insert(f);
     }
     if let Some(cors) = &route.cors {
         crate::route::cors::decorate(cors, cors_origin.as_deref(), outcome.response.headers_mut());
     }
-    (outcome, Some(vhost_display(vhost)))
+    outcome
 }
 
-fn vhost_display(vhost: &VirtualHost) -> String {
-    vhost.name.clone()
+async fn run_action(
+    state: &Arc<ProxyState>,
+    mesh: &Arc<MeshConfig>,
+    t: &Target<'_>,
+    conn: ConnInfo,
+    req: Request<ProxyBody>,
+) -> Outcome {
+    let (destinations, rewrite) = match &t.route.action {
+        RouteAction::Redirect(r) => {
+            let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            return local(redirect(r, t.scheme, t.authority, pq), "direct_response");
+        }
+        RouteAction::DirectResponse { status, body } => {
+            return local(direct_response(*status, body.as_deref()), "direct_response");
+        }
+        RouteAction::Forward {
+            destinations,
+            rewrite,
+        } => (destinations, rewrite),
+    };
+    let fwd = Forward {
+        mesh,
+        route: t.route,
+        matched: t.matched,
+        destinations,
+        rewrite: rewrite.as_ref(),
+        authority: t.authority,
+        port: t.port,
+        peer_ip: Some(conn.peer.ip()),
+    };
+    let send = forward(fwd, &state.upstreams, req);
+    let Some(timeout) = t.route.timeout else {
+        return send.await;
+    };
+    match tokio::time::timeout(timeout, send).await {
+        Ok(o) => o,
+        Err(_) => Outcome::local(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream request timeout",
+            Some(ResponseFlag::UpstreamRequestTimeout),
+            "upstream_response_timeout",
+        ),
+    }
 }
 
 fn local(response: Response<ProxyBody>, details: &'static str) -> Outcome {
@@ -319,9 +332,7 @@ fn abort_response(abort: Abort) -> Outcome {
     match abort {
         Abort::Http(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut o = Outcome::local(status, "fault filter abort", None, "fault_filter_abort");
-            o.flags = ResponseFlags::NONE;
-            o
+            Outcome::local(status, "fault filter abort", None, "fault_filter_abort")
         }
         Abort::Grpc(code) => {
             let mut o = Outcome::local(StatusCode::OK, "", None, "fault_filter_abort");

@@ -50,7 +50,8 @@ fn handshake_message(buf: &[u8]) -> Result<Option<Vec<u8>>, NotTls> {
     loop {
         // Content type 22, then protocol version major 3 (SSL 3.0 to TLS 1.3 records): checked
         // as soon as each byte is there, so other protocols are told apart early.
-        if rest.first().is_some_and(|t| *t != CONTENT_HANDSHAKE) || rest.get(1).is_some_and(|v| *v != 3)
+        if rest.first().is_some_and(|t| *t != CONTENT_HANDSHAKE)
+            || rest.get(1).is_some_and(|v| *v != 3)
         {
             return Err(NotTls);
         }

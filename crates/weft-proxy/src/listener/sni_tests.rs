@@ -87,7 +87,10 @@ fn built_hellos_with_and_without_sni() {
     assert_eq!(peek(&no_extensions), Peek::ClientHello { sni: None });
     // The first host_name entry wins; other name types are skipped.
     let ext = sni_extension(&[(7, b"ignored"), (0, b"first.test"), (0, b"second.test")]);
-    assert_eq!(peek(&records(&hello_body(Some(ext)), MAX_RECORD)), sni("first.test"));
+    assert_eq!(
+        peek(&records(&hello_body(Some(ext)), MAX_RECORD)),
+        sni("first.test")
+    );
 }
 
 #[test]
@@ -98,13 +101,21 @@ fn reassembles_a_hello_split_across_records() {
         hello_body(Some(ext))
     };
     for size in [1, 7, 100, 512] {
-        assert_eq!(peek(&records(&body, size)), sni("split.example.com"), "records of {size}");
+        assert_eq!(
+            peek(&records(&body, size)),
+            sni("split.example.com"),
+            "records of {size}"
+        );
     }
 }
 
 #[test]
 fn every_truncation_is_incomplete() {
-    for bytes in [OPENSSL_HELLO.to_vec(), hello("a.b"), records(&hello_body(None), 9)] {
+    for bytes in [
+        OPENSSL_HELLO.to_vec(),
+        hello("a.b"),
+        records(&hello_body(None), 9),
+    ] {
         for cut in 0..bytes.len() {
             assert_eq!(peek(&bytes[..cut]), Peek::Incomplete, "cut at {cut}");
         }
@@ -132,13 +143,29 @@ fn other_protocols_are_not_tls() {
 #[test]
 fn lying_lengths_and_bad_names_are_rejected() {
     let mut ext = extension(0, &[0, 40, 0, 0, 3, b'a']); // list longer than the extension
-    assert_eq!(peek(&records(&hello_body(Some(ext)), MAX_RECORD)), Peek::NotTls);
+    assert_eq!(
+        peek(&records(&hello_body(Some(ext)), MAX_RECORD)),
+        Peek::NotTls
+    );
     ext = extension(0x000b, &[1, 0]);
     ext.push(0); // a dangling byte after the last extension
-    assert_eq!(peek(&records(&hello_body(Some(ext)), MAX_RECORD)), Peek::NotTls);
-    for bad in [&b""[..], b"a b.com", b"caf\xc3\xa9.com", b"x\x00y", &[b'a'; 300]] {
+    assert_eq!(
+        peek(&records(&hello_body(Some(ext)), MAX_RECORD)),
+        Peek::NotTls
+    );
+    for bad in [
+        &b""[..],
+        b"a b.com",
+        b"caf\xc3\xa9.com",
+        b"x\x00y",
+        &[b'a'; 300],
+    ] {
         let ext = sni_extension(&[(0, bad)]);
-        assert_eq!(peek(&records(&hello_body(Some(ext)), MAX_RECORD)), Peek::NotTls, "{bad:?}");
+        assert_eq!(
+            peek(&records(&hello_body(Some(ext)), MAX_RECORD)),
+            Peek::NotTls,
+            "{bad:?}"
+        );
     }
 }
 

@@ -98,7 +98,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
 /// Sends `first` (bytes already read from the client) upstream, then copies both ways until
 /// both sides are done. The flags say who ended it abnormally: `DC` when the client's side
 /// failed, `UC` when the upstream's did; none for a clean close.
-pub async fn splice<D, U>(downstream: &mut Counted<D>, first: &[u8], upstream: &mut U) -> ResponseFlags
+pub async fn splice<D, U>(
+    downstream: &mut Counted<D>,
+    first: &[u8],
+    upstream: &mut U,
+) -> ResponseFlags
 where
     D: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
@@ -150,7 +154,11 @@ mod tests {
         assert_eq!(back, b"0123456789");
         let (flags, received, sent) = proxy.await.unwrap();
         assert_eq!(flags, ResponseFlags::NONE);
-        assert_eq!((received, sent), (5, 10), "`first` was counted when it was read");
+        assert_eq!(
+            (received, sent),
+            (5, 10),
+            "`first` was counted when it was read"
+        );
     }
 
     #[tokio::test]
@@ -167,6 +175,7 @@ mod tests {
         });
         let flags = splice(&mut down, b"", &mut up).await;
         assert_eq!(flags, ResponseFlag::UpstreamConnectionTermination.into());
+        drop(down);
         drop(writer.await.unwrap());
     }
 }

@@ -80,7 +80,7 @@ pub async fn connect(
     }
     let target = match tunnel.route(None) {
         Route::Connect(target) => target,
-        Route::Refuse(outcome) => return tunnel.refuse(outcome),
+        Route::Refuse(outcome) => return tunnel.refuse(*outcome),
     };
     match tunnel.dial(&target).await {
         Ok(upstream) => {
@@ -121,7 +121,7 @@ struct Target {
 enum Route {
     Connect(Target),
     /// A local reply instead (502 BlackHoleCluster, 503 NC).
-    Refuse(Outcome),
+    Refuse(Box<Outcome>),
 }
 
 /// One CONNECT being served.
@@ -159,14 +159,14 @@ impl Tunnel {
     /// A route's weighted destination, if its cluster (and subset) exists.
     fn to_cluster(&self, route: &str, destinations: &[WeightedDestination]) -> Route {
         let Some(dest) = pick_destination(destinations) else {
-            return Route::Refuse(no_cluster(None));
+            return Route::Refuse(Box::new(no_cluster(None)));
         };
         match self.mesh.clusters.get(&dest.cluster) {
             Some(cluster) if !cluster.undefined_subset => Route::Connect(Target {
                 cluster: cluster.clone(),
                 route_name: Some(route.to_string()),
             }),
-            _ => Route::Refuse(no_cluster(Some(dest.cluster.clone()))),
+            _ => Route::Refuse(Box::new(no_cluster(Some(dest.cluster.clone())))),
         }
     }
 
@@ -186,7 +186,7 @@ impl Tunnel {
             }
         }
         match self.mesh.outbound_policy {
-            OutboundPolicy::RegistryOnly => Route::Refuse(blackhole()),
+            OutboundPolicy::RegistryOnly => Route::Refuse(Box::new(blackhole())),
             OutboundPolicy::AllowAny => Route::Connect(Target {
                 cluster: passthrough(&self.host, self.facts.port),
                 route_name: None,
@@ -218,9 +218,13 @@ impl Tunnel {
     /// Answers the CONNECT with a local reply (logged when its body ends).
     fn refuse(self, outcome: Outcome) -> Response<ProxyBody> {
         let vhost = self.mesh.virtual_host(&self.host).map(|v| v.name.clone());
-        self.state
-            .telemetry
-            .finish(self.record, outcome, self.started, &self.state.workload, vhost)
+        self.state.telemetry.finish(
+            self.record,
+            outcome,
+            self.started,
+            &self.state.workload,
+            vhost,
+        )
     }
 
     /// The tunnel of a routed, connected CONNECT: copies until both sides close.
@@ -240,9 +244,12 @@ impl Tunnel {
         };
         let (hello, sni) = read_client_hello(&mut downstream).await;
         let mut outcome = match self.route(sni.as_deref()) {
-            Route::Refuse(refused) => self.refused_after_200(&downstream, refused),
+            Route::Refuse(refused) => self.refused_after_200(&downstream, *refused),
             Route::Connect(target) => match self.dial(&target).await {
-                Ok(upstream) => self.splice(&mut downstream, &hello, &target, upstream).await,
+                Ok(upstream) => {
+                    self.splice(&mut downstream, &hello, &target, upstream)
+                        .await
+                }
                 Err(err) => {
                     let failed = connect_failure(&err, self.log_key(&target));
                     self.refused_after_200(&downstream, failed)
@@ -444,7 +451,10 @@ mod tests {
 
     #[test]
     fn connect_targets_need_a_host_and_port() {
-        assert_eq!(target("DB.example.com:5432"), Some(("db.example.com".into(), 5432)));
+        assert_eq!(
+            target("DB.example.com:5432"),
+            Some(("db.example.com".into(), 5432))
+        );
         assert_eq!(target("[::1]:443"), Some(("::1".into(), 443)));
         assert_eq!(target("10.0.0.1:80"), Some(("10.0.0.1".into(), 80)));
         assert_eq!(target("db.example.com"), None);

@@ -180,7 +180,10 @@ pub async fn forward(
     let mut outcome = send_with_retries(&fwd, upstreams, &cluster, parts, &mut replay, pick).await;
     outcome.cluster = Some(dest.cluster.clone());
     if let Some(cookie) = set_cookie {
-        outcome.response.headers_mut().append(http::header::SET_COOKIE, cookie);
+        outcome
+            .response
+            .headers_mut()
+            .append(http::header::SET_COOKIE, cookie);
     }
     for edits in [&fwd.route.headers.response, &dest.headers.response] {
         edit_headers(outcome.response.headers_mut(), edits);
@@ -378,25 +381,38 @@ fn grpc_status(resp: &Response<ProxyBody>) -> Option<u32> {
 /// The consistent-hash key of a request, when the cluster balances by one, and the cookie to
 /// set when the key is an `httpCookie` with a `ttl` that the request does not carry yet (Envoy
 /// generates one so the client sticks to the endpoint from then on).
-fn hash_key(cluster: &Cluster, parts: &Parts, peer: Option<std::net::IpAddr>) -> (Option<u64>, Option<HeaderValue>) {
-    let LbPolicy::ConsistentHash(key) = &cluster.lb else { return (None, None) };
+fn hash_key(
+    cluster: &Cluster,
+    parts: &Parts,
+    peer: Option<std::net::IpAddr>,
+) -> (Option<u64>, Option<HeaderValue>) {
+    let LbPolicy::ConsistentHash(key) = &cluster.lb else {
+        return (None, None);
+    };
     let value = match key {
         ConsistentHashKey::Header(name) => header_value(&parts.headers, &name.to_ascii_lowercase()),
         ConsistentHashKey::SourceIp => peer.map(|ip| ip.to_string()),
-        ConsistentHashKey::QueryParameter(name) => weft_api::mesh::query_value(parts.uri.query(), name),
-        ConsistentHashKey::Cookie { name, path, ttl } => match (cookie(&parts.headers, name), ttl) {
-            (Some(v), _) => Some(v),
-            (None, Some(ttl)) => {
-                let value = format!("\"{:016x}\"", fastrand::u64(..));
-                let mut set = format!("{name}={value}; Max-Age={}", ttl.as_secs());
-                if let Some(p) = path {
-                    set.push_str(&format!("; Path={p}"));
+        ConsistentHashKey::QueryParameter(name) => {
+            weft_api::mesh::query_value(parts.uri.query(), name)
+        }
+        ConsistentHashKey::Cookie { name, path, ttl } => {
+            match (cookie(&parts.headers, name), ttl) {
+                (Some(v), _) => Some(v),
+                (None, Some(ttl)) => {
+                    let value = format!("\"{:016x}\"", fastrand::u64(..));
+                    let mut set = format!("{name}={value}; Max-Age={}", ttl.as_secs());
+                    if let Some(p) = path {
+                        set.push_str(&format!("; Path={p}"));
+                    }
+                    set.push_str("; HttpOnly");
+                    return (
+                        Some(fnv1a(value.as_bytes())),
+                        HeaderValue::try_from(set).ok(),
+                    );
                 }
-                set.push_str("; HttpOnly");
-                return (Some(fnv1a(value.as_bytes())), HeaderValue::try_from(set).ok());
+                (None, None) => None,
             }
-            (None, None) => None,
-        },
+        }
     };
     (value.map(|v| fnv1a(v.as_bytes())), None)
 }

@@ -8,7 +8,7 @@ pub mod cors;
 pub mod forward;
 
 use http::HeaderMap;
-use weft_api::mesh::{HttpRoute, RequestFacts, VirtualHost, WeightedDestination};
+use weft_api::mesh::{HttpRoute, RequestFacts, RouteMatch, VirtualHost, WeightedDestination};
 
 /// The parts of a request matchers look at, borrowed from it.
 pub struct RequestView<'a> {
@@ -29,8 +29,12 @@ pub fn header_value(headers: &HeaderMap, name: &str) -> Option<String> {
     Some(joined.join(","))
 }
 
-/// The first route that matches, in order (Istio: first match wins).
-pub fn select<'v>(vhost: &'v VirtualHost, req: &RequestView<'_>) -> Option<&'v HttpRoute> {
+/// The first route that matches, in order (Istio: first match wins), with the match block that
+/// accepted the request (a prefix rewrite replaces that block's prefix).
+pub fn select<'v>(
+    vhost: &'v VirtualHost,
+    req: &RequestView<'_>,
+) -> Option<(&'v HttpRoute, Option<&'v RouteMatch>)> {
     let header = |name: &str| header_value(req.headers, name);
     let facts = RequestFacts {
         method: req.method,
@@ -41,10 +45,15 @@ pub fn select<'v>(vhost: &'v VirtualHost, req: &RequestView<'_>) -> Option<&'v H
         port: req.port,
         header: &header,
     };
-    vhost
-        .routes
-        .iter()
-        .find(|r| r.matches.is_empty() || r.matches.iter().any(|m| m.matches(&facts)))
+    vhost.routes.iter().find_map(|r| {
+        if r.matches.is_empty() {
+            return Some((r, None));
+        }
+        r.matches
+            .iter()
+            .find(|m| m.matches(&facts))
+            .map(|m| (r, Some(m)))
+    })
 }
 
 /// Picks a destination by weight (weights are relative; zero-weight destinations get nothing).
