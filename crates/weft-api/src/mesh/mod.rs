@@ -62,6 +62,46 @@ pub struct Cluster {
     pub version: Option<String>,
 }
 
+impl ClusterKey {
+    /// Istio's `BlackHoleCluster`: where REGISTRY_ONLY sends hosts the mesh does not know.
+    pub fn blackhole() -> ClusterKey {
+        ClusterKey {
+            host: "BlackHoleCluster".into(),
+            subset: None,
+            port: None,
+        }
+    }
+}
+
+impl Cluster {
+    /// Istio's `PassthroughCluster` for one destination: ALLOW_ANY forwards a host the mesh does
+    /// not know to the host itself (an IP, or a name resolved when connecting) on `port`.
+    pub fn passthrough(host: &str, port: u16) -> Cluster {
+        let address = match host.parse() {
+            Ok(ip) => EndpointAddress::Ip(ip),
+            Err(_) => EndpointAddress::Dns(host.to_string()),
+        };
+        Cluster {
+            key: ClusterKey {
+                host: "PassthroughCluster".into(),
+                subset: None,
+                port: Some(port),
+            },
+            endpoints: vec![Endpoint {
+                address,
+                ports: [(port, port)].into(),
+                labels: Default::default(),
+                weight: 1,
+            }],
+            lb: LbPolicy::Passthrough,
+            pool: ConnectionPool::default(),
+            outlier: None,
+            undefined_subset: false,
+            version: None,
+        }
+    }
+}
+
 /// The compiled config a proxy serves from.
 #[derive(Debug, Clone, Serialize)]
 pub struct MeshConfig {

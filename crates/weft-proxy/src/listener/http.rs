@@ -12,8 +12,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use weft_api::mesh::{
-    Abort, Cluster, ClusterKey, ConnectionPool, Endpoint, EndpointAddress, HttpRoute, LbPolicy,
-    MeshConfig, OutboundPolicy, RouteAction, RouteMatch,
+    Abort, Cluster, ClusterKey, HttpRoute, MeshConfig, OutboundPolicy, RouteAction, RouteMatch,
 };
 
 use crate::body::{ProxyBody, boxed};
@@ -359,37 +358,12 @@ async fn unknown_host(
 ) -> Outcome {
     if mesh.outbound_policy == OutboundPolicy::RegistryOnly {
         let mut o = Outcome::local(StatusCode::BAD_GATEWAY, "", None, "blackhole");
-        o.cluster = Some(ClusterKey {
-            host: "BlackHoleCluster".into(),
-            subset: None,
-            port: None,
-        });
+        o.cluster = Some(ClusterKey::blackhole());
         return o;
     }
     let (host, _) = split_authority(authority);
-    let address = match host.parse() {
-        Ok(ip) => EndpointAddress::Ip(ip),
-        Err(_) => EndpointAddress::Dns(host.clone()),
-    };
-    let key = ClusterKey {
-        host: "PassthroughCluster".into(),
-        subset: None,
-        port: Some(port),
-    };
-    let cluster = Arc::new(Cluster {
-        key: key.clone(),
-        endpoints: vec![Endpoint {
-            address,
-            ports: [(port, port)].into(),
-            labels: Default::default(),
-            weight: 1,
-        }],
-        lb: LbPolicy::RoundRobin,
-        pool: ConnectionPool::default(),
-        outlier: None,
-        undefined_subset: false,
-        version: None,
-    });
+    let cluster = Arc::new(Cluster::passthrough(&host, port));
+    let key = cluster.key.clone();
     let pick = crate::upstream::PickContext {
         service_port: Some(port),
         hash: None,

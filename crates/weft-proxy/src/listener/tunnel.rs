@@ -25,8 +25,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt as _;
 use weft_api::mesh::{
-    Cluster, ClusterKey, ConnectionFacts, ConnectionPool, Endpoint, EndpointAddress, LbPolicy,
-    MeshConfig, OutboundPolicy, WeightedDestination,
+    Cluster, ClusterKey, ConnectionFacts, MeshConfig, OutboundPolicy, WeightedDestination,
 };
 
 use super::http::{ConnInfo, ProxyState};
@@ -188,7 +187,7 @@ impl Tunnel {
         match self.mesh.outbound_policy {
             OutboundPolicy::RegistryOnly => Route::Refuse(Box::new(blackhole())),
             OutboundPolicy::AllowAny => Route::Connect(Target {
-                cluster: passthrough(&self.host, self.facts.port),
+                cluster: Arc::new(Cluster::passthrough(&self.host, self.facts.port)),
                 route_name: None,
             }),
         }
@@ -407,38 +406,8 @@ fn no_cluster(key: Option<ClusterKey>) -> Outcome {
 fn blackhole() -> Outcome {
     let mut o = Outcome::local(StatusCode::BAD_GATEWAY, "", None, "blackhole");
     o.flags = ResponseFlags::NONE;
-    o.cluster = Some(ClusterKey {
-        host: "BlackHoleCluster".into(),
-        subset: None,
-        port: None,
-    });
+    o.cluster = Some(ClusterKey::blackhole());
     o
-}
-
-/// `ALLOW_ANY` and an unknown host: the host itself on the CONNECT port (PassthroughCluster).
-fn passthrough(host: &str, port: u16) -> Arc<Cluster> {
-    let address = match host.parse() {
-        Ok(ip) => EndpointAddress::Ip(ip),
-        Err(_) => EndpointAddress::Dns(host.to_string()),
-    };
-    Arc::new(Cluster {
-        key: ClusterKey {
-            host: "PassthroughCluster".into(),
-            subset: None,
-            port: Some(port),
-        },
-        endpoints: vec![Endpoint {
-            address,
-            ports: [(port, port)].into(),
-            labels: Default::default(),
-            weight: 1,
-        }],
-        lb: LbPolicy::Passthrough,
-        pool: ConnectionPool::default(),
-        outlier: None,
-        undefined_subset: false,
-        version: None,
-    })
 }
 
 #[cfg(test)]
