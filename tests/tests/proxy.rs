@@ -647,3 +647,99 @@ async fn hostile_requests_get_4xx_and_the_proxy_keeps_serving() {
         StatusCode::OK
     );
 }
+
+/// Every match field of `HTTPMatchRequest`, one route each, checked through the real proxy.
+#[tokio::test]
+async fn every_match_field_routes_as_istio_does() {
+    let backends: Vec<TestEcho> = (1..=9).map(|i| TestEcho::start(&format!("r{i}"))).collect();
+    let pairs: Vec<(&TestEcho, String)> = backends
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e, format!("r{}", i + 1)))
+        .collect();
+    let refs: Vec<(&TestEcho, &str)> = pairs.iter().map(|(e, v)| (*e, v.as_str())).collect();
+    let to = |v: &str| format!("    route:\n    - destination: {{host: reviews, subset: {v}}}\n");
+    let vs = format!(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: matchers}}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - uri: {{exact: /exact}}
+{}  - match:
+    - uri: {{regex: '/items/[0-9]+'}}
+{}  - match:
+    - uri: {{prefix: /CaSe}}
+      ignoreUriCase: true
+{}  - match:
+    - method: {{exact: DELETE}}
+{}  - match:
+    - queryParams:
+        debug: {{exact: ''}}
+        v: {{regex: '[0-9]+'}}
+{}  - match:
+    - authority: {{prefix: reviews.default}}
+{}  - match:
+    - uri: {{prefix: /guarded}}
+      withoutHeaders:
+        x-block: {{}}
+{}  - match:
+    - port: 9080
+      uri: {{prefix: /port}}
+{}  - route:
+    - destination: {{host: reviews, subset: r9}}
+",
+        to("r1"),
+        to("r2"),
+        to("r3"),
+        to("r4"),
+        to("r5"),
+        to("r6"),
+        to("r7"),
+        to("r8")
+    );
+    let proxy = TestProxy::start(&reviews_mesh(&refs, &vs), &[]);
+    let mut c = proxy.client(Version::HTTP_11).await.unwrap();
+    let mut who = async |method: http::Method, host: &str, path: &str, headers: &[(&str, &str)]| {
+        let reply = c
+            .send(method, host, path, headers, bytes::Bytes::new())
+            .await
+            .unwrap();
+        reply.header("x-echo-name").unwrap_or("none").to_string()
+    };
+    use http::Method as M;
+    assert_eq!(who(M::GET, "reviews", "/exact", &[]).await, "r1");
+    assert_eq!(
+        who(M::GET, "reviews", "/exact/more", &[]).await,
+        "r9",
+        "exact is exact"
+    );
+    assert_eq!(who(M::GET, "reviews", "/items/42", &[]).await, "r2");
+    assert_eq!(
+        who(M::GET, "reviews", "/items/42x", &[]).await,
+        "r9",
+        "regex is a full match"
+    );
+    assert_eq!(who(M::GET, "reviews", "/case/lower", &[]).await, "r3");
+    assert_eq!(who(M::DELETE, "reviews", "/anything", &[]).await, "r4");
+    assert_eq!(who(M::GET, "reviews", "/q?debug&v=12", &[]).await, "r5");
+    assert_eq!(
+        who(M::GET, "reviews", "/q?debug&v=12a", &[]).await,
+        "r9",
+        "query regex is a full match"
+    );
+    assert_eq!(who(M::GET, "reviews.default:9080", "/a", &[]).await, "r6");
+    assert_eq!(who(M::GET, "reviews", "/guarded", &[]).await, "r7");
+    assert_eq!(
+        who(M::GET, "reviews", "/guarded", &[("x-block", "1")]).await,
+        "r9"
+    );
+    assert_eq!(who(M::GET, "reviews:9080", "/port", &[]).await, "r8");
+    assert_eq!(
+        who(M::GET, "reviews:8080", "/port", &[]).await,
+        "r9",
+        "port must match"
+    );
+}

@@ -202,8 +202,11 @@ fn retriable_error(on: &weft_api::mesh::RetryOn, err: &TryError) -> bool {
         TryError::Upstream(UpstreamError::ConnectFailure { .. }) => {
             on.connect_failure || on.reset || on.five_xx || on.gateway_error
         }
-        TryError::Upstream(UpstreamError::Reset { .. }) => {
-            on.reset || on.five_xx || on.gateway_error
+        TryError::Upstream(UpstreamError::Reset { source, .. }) => {
+            on.reset
+                || on.five_xx
+                || on.gateway_error
+                || (on.refused_stream && is_refused_stream(source.as_ref()))
         }
         TryError::Upstream(_) => false,
         TryError::PerTryTimeout => on.reset || on.five_xx || on.gateway_error,
@@ -311,6 +314,21 @@ fn finish_try(
         }
         Err(err) => failure(err, exhausted),
     }
+}
+
+/// Whether an HTTP/2 upstream refused the stream (`REFUSED_STREAM`): the request was never
+/// processed, so `refused-stream` (in Istio's default policy) retries it safely.
+fn is_refused_stream(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(h2) = e.downcast_ref::<h2::Error>()
+            && h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// Exponential backoff with full jitter: base × 2^(n-1), capped at 10 × base (Envoy's default).
@@ -483,4 +501,42 @@ fn mirror(
             }
         });
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_streams_are_recognised_through_the_error_chain() {
+        let refused: BodyErrorBox = Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM));
+        assert!(is_refused_stream(refused.as_ref()));
+        let other: BodyErrorBox = Box::new(h2::Error::from(h2::Reason::INTERNAL_ERROR));
+        assert!(!is_refused_stream(other.as_ref()));
+        let io: BodyErrorBox = Box::new(std::io::Error::other("reset"));
+        assert!(!is_refused_stream(io.as_ref()));
+    }
+
+    #[test]
+    fn refused_stream_retry_follows_the_policy() {
+        let err = || {
+            TryError::Upstream(UpstreamError::Reset {
+                endpoint: "127.0.0.1:1".into(),
+                source: Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM)),
+            })
+        };
+        let default = weft_api::mesh::RetryPolicy::istio_default().retry_on;
+        assert!(retriable_error(&default, &err()));
+        let only_5xx_codes = weft_api::mesh::RetryOn::parse("503");
+        assert!(!retriable_error(&only_5xx_codes, &err()));
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        for attempt in 1..20 {
+            assert!(backoff(Duration::from_millis(25), attempt) <= Duration::from_millis(250));
+        }
+    }
+
+    type BodyErrorBox = Box<dyn std::error::Error + Send + Sync>;
 }
