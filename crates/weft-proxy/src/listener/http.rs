@@ -177,10 +177,7 @@ async fn route_request(
     let (_, port) = split_authority(authority);
     let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
     let Some(vhost) = mesh.virtual_host(authority) else {
-        return (
-            unknown_host(state, mesh, authority, port, conn, req).await,
-            None,
-        );
+        return (unknown_host(state, mesh, authority, port, req).await, None);
     };
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
@@ -353,7 +350,6 @@ async fn unknown_host(
     mesh: &MeshConfig,
     authority: &str,
     port: u16,
-    conn: ConnInfo,
     req: Request<ProxyBody>,
 ) -> Outcome {
     if mesh.outbound_policy == OutboundPolicy::RegistryOnly {
@@ -370,7 +366,6 @@ async fn unknown_host(
         exclude: Vec::new(),
     };
     let started = Instant::now();
-    let _ = conn;
     match state.upstreams.send(&cluster, req, &pick).await {
         Ok(sent) => Outcome {
             response: sent.response,
@@ -380,13 +375,8 @@ async fn unknown_host(
             upstream_host: Some(sent.endpoint),
             upstream_time: Some(started.elapsed()),
         },
-        Err(_) => {
-            let mut o = Outcome::local(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-                Some(ResponseFlag::UpstreamConnectionFailure),
-                "upstream_reset_before_response_started{connection_failure}",
-            );
+        Err(err) => {
+            let mut o = Outcome::upstream_failure(&err);
             o.cluster = Some(key);
             o
         }

@@ -18,7 +18,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::header::HeaderValue;
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -362,31 +361,8 @@ where
 
 /// An upstream that could not be connected, as the local reply Envoy sends.
 fn connect_failure(err: &UpstreamError, cluster: ClusterKey) -> Outcome {
-    let (flag, body, details) = match err {
-        UpstreamError::NoHealthyUpstream => (
-            ResponseFlag::NoHealthyUpstream,
-            "no healthy upstream",
-            "no_healthy_upstream",
-        ),
-        UpstreamError::Overflow => (
-            ResponseFlag::UpstreamOverflow,
-            "upstream connect error or disconnect/reset before headers. reset reason: overflow",
-            "upstream_reset_before_response_started{overflow}",
-        ),
-        UpstreamError::ConnectFailure { .. } | UpstreamError::Reset { .. } => (
-            ResponseFlag::UpstreamConnectionFailure,
-            "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-            "upstream_reset_before_response_started{connection_failure}",
-        ),
-    };
-    let mut o = Outcome::local(StatusCode::SERVICE_UNAVAILABLE, body, Some(flag), details);
-    if flag == ResponseFlag::UpstreamOverflow {
-        o.response
-            .headers_mut()
-            .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
-    }
+    let mut o = Outcome::upstream_failure(err);
     o.cluster = Some(cluster);
-    o.upstream_host = err.endpoint().map(str::to_string);
     o
 }
 

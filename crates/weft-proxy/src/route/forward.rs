@@ -61,6 +61,43 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The local reply Envoy sends when no upstream response could be had (`UH`, `UO` with
+    /// `x-envoy-overloaded: true`, `UF`, `UC`), all 503.
+    pub fn upstream_failure(err: &UpstreamError) -> Outcome {
+        let (flag, body, details) = match err {
+            UpstreamError::NoHealthyUpstream => (
+                ResponseFlag::NoHealthyUpstream,
+                "no healthy upstream",
+                "no_healthy_upstream",
+            ),
+            UpstreamError::Overflow => (
+                ResponseFlag::UpstreamOverflow,
+                "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+                "upstream_reset_before_response_started{overflow}",
+            ),
+            UpstreamError::ConnectFailure { .. } => (
+                ResponseFlag::UpstreamConnectionFailure,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+                "upstream_reset_before_response_started{connection_failure}",
+            ),
+            UpstreamError::Reset { .. } => (
+                ResponseFlag::UpstreamConnectionTermination,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                "upstream_reset_before_response_started{connection_termination}",
+            ),
+        };
+        let mut o = Outcome::local(StatusCode::SERVICE_UNAVAILABLE, body, Some(flag), details);
+        if flag == ResponseFlag::UpstreamOverflow {
+            o.response
+                .headers_mut()
+                .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+        }
+        o.upstream_host = err.endpoint().map(str::to_string);
+        o
+    }
+}
+
 /// A request body that may be replayed.
 enum Replay {
     Buffered(Bytes),
@@ -348,38 +385,7 @@ fn failure(err: TryError, retried: bool) -> Outcome {
             Some(ResponseFlag::UpstreamRequestTimeout),
             "upstream_per_try_timeout",
         ),
-        TryError::Upstream(e) => {
-            let (flag, body, details) = match e {
-                UpstreamError::NoHealthyUpstream => (
-                    ResponseFlag::NoHealthyUpstream,
-                    "no healthy upstream",
-                    "no_healthy_upstream",
-                ),
-                UpstreamError::Overflow => (
-                    ResponseFlag::UpstreamOverflow,
-                    "upstream connect error or disconnect/reset before headers. reset reason: overflow",
-                    "upstream_reset_before_response_started{overflow}",
-                ),
-                UpstreamError::ConnectFailure { .. } => (
-                    ResponseFlag::UpstreamConnectionFailure,
-                    "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-                    "upstream_reset_before_response_started{connection_failure}",
-                ),
-                UpstreamError::Reset { .. } => (
-                    ResponseFlag::UpstreamConnectionTermination,
-                    "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-                    "upstream_reset_before_response_started{connection_termination}",
-                ),
-            };
-            let mut o = Outcome::local(StatusCode::SERVICE_UNAVAILABLE, body, Some(flag), details);
-            if flag == ResponseFlag::UpstreamOverflow {
-                o.response
-                    .headers_mut()
-                    .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
-            }
-            o.upstream_host = e.endpoint().map(str::to_string);
-            o
-        }
+        TryError::Upstream(e) => Outcome::upstream_failure(&e),
     };
     if retried {
         o.flags.insert(ResponseFlag::UpstreamRetryLimitExceeded);

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
-use weft_api::mesh::{Cluster, ClusterKey};
+use weft_api::mesh::{Cluster, ClusterKey, ConnectionPool};
 
 pub use error::{BoxError, UpstreamError};
 pub use limits::RetryPermit;
@@ -91,21 +91,17 @@ impl Upstreams {
         mut req: http::Request<ProxyBody>,
         pick: &PickContext,
     ) -> Result<Sent, UpstreamError> {
-        let state = self.state(&cluster.key);
-        let compiled = state.compiled(cluster);
-        let view = state.view(&compiled, pick.service_port);
+        let Admitted {
+            state,
+            compiled,
+            view,
+            idx,
+            guard,
+        } = self.admit(cluster, pick, &cluster.pool)?;
         let cluster = &compiled.cluster;
-        let idx = state
-            .pick(cluster, &view, &pick.exclude, pick.hash, self.now())
-            .ok_or(UpstreamError::NoHealthyUpstream)?;
-        let target = view
-            .targets
-            .get(idx)
-            .ok_or(UpstreamError::NoHealthyUpstream)?;
-        let guard = state
-            .limits
-            .admit(&cluster.pool, &target.host)
-            .ok_or(UpstreamError::Overflow)?;
+        let Some(target) = view.targets.get(idx) else {
+            return Err(UpstreamError::NoHealthyUpstream);
+        };
         let endpoint = target.authority.clone();
         if let Err(err) = pool::retarget(&mut req, &target.uri_authority, cluster.pool.http2) {
             return Err(UpstreamError::Reset {
@@ -169,6 +165,44 @@ impl Upstreams {
             .admit_retry(cluster.pool.max_retries)
     }
 
+    /// Picks an endpoint of `cluster` for `pick` and admits one request (or connection) to it
+    /// under `limits`: `UH` when nothing can be picked, `UO` when the cluster is at its limit
+    /// (Envoy's order: the host is chosen before the circuit breaker is checked).
+    fn admit(
+        &self,
+        cluster: &Arc<Cluster>,
+        pick: &PickContext,
+        limits: &ConnectionPool,
+    ) -> Result<Admitted, UpstreamError> {
+        let state = self.state(&cluster.key);
+        let compiled = state.compiled(cluster);
+        let view = state.view(&compiled, pick.service_port);
+        let idx = state
+            .pick(
+                &compiled.cluster,
+                &view,
+                &pick.exclude,
+                pick.hash,
+                self.now(),
+            )
+            .ok_or(UpstreamError::NoHealthyUpstream)?;
+        let target = view
+            .targets
+            .get(idx)
+            .ok_or(UpstreamError::NoHealthyUpstream)?;
+        let guard = state
+            .limits
+            .admit(limits, &target.host)
+            .ok_or(UpstreamError::Overflow)?;
+        Ok(Admitted {
+            state,
+            compiled,
+            view,
+            idx,
+            guard,
+        })
+    }
+
     /// The state of `key`, created on first use.
     fn state(&self, key: &ClusterKey) -> Arc<ClusterState> {
         if let Some(state) = self.clusters.load().get(key) {
@@ -199,3 +233,14 @@ impl Upstreams {
 
 #[cfg(test)]
 mod tests;
+
+/// An endpoint picked and admitted: everything a try needs to send and record its outcome.
+struct Admitted {
+    state: Arc<ClusterState>,
+    compiled: Arc<cluster::Compiled>,
+    view: Arc<view::View>,
+    /// Index of the picked endpoint in `view.targets`.
+    idx: usize,
+    /// The request's (or connection's) slot under the cluster's limits.
+    guard: limits::RequestGuard,
+}

@@ -14,7 +14,7 @@ use weft_api::mesh::{Cluster, ConnectionPool};
 use super::error::UpstreamError;
 use super::limits::RequestGuard;
 use super::outlier::TryOutcome;
-use super::{PickContext, Upstreams};
+use super::{Admitted, PickContext, Upstreams};
 
 /// An open upstream TCP connection.
 #[derive(Debug)]
@@ -34,21 +34,18 @@ impl Upstreams {
         cluster: &Arc<Cluster>,
         pick: &PickContext,
     ) -> Result<TcpConnection, UpstreamError> {
-        let state = self.state(&cluster.key);
-        let compiled = state.compiled(cluster);
-        let view = state.view(&compiled, pick.service_port);
+        let admitted = self.admit(cluster, pick, &connection_limit(&cluster.pool))?;
+        let Admitted {
+            state,
+            compiled,
+            view,
+            idx,
+            guard: slot,
+        } = admitted;
         let cluster = &compiled.cluster;
-        let idx = state
-            .pick(cluster, &view, &pick.exclude, pick.hash, self.now())
-            .ok_or(UpstreamError::NoHealthyUpstream)?;
-        let target = view
-            .targets
-            .get(idx)
-            .ok_or(UpstreamError::NoHealthyUpstream)?;
-        let slot = state
-            .limits
-            .admit(&connection_limit(&cluster.pool), &target.host)
-            .ok_or(UpstreamError::Overflow)?;
+        let Some(target) = view.targets.get(idx) else {
+            return Err(UpstreamError::NoHealthyUpstream);
+        };
         let endpoint = target.authority.clone();
         tracing::debug!(cluster = %cluster.key, %endpoint, "connecting tcp upstream");
         match dial(&endpoint, cluster.pool.connect_timeout).await {
