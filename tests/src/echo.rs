@@ -122,3 +122,11 @@ impl TestEcho {
         self.process.wait_exit_async(within).await
     }
 }
+
+/// The number of requests an echo backend has served (its own `/__echo/` endpoints excluded).
+pub async fn echo_count(echo: &TestEcho) -> anyhow::Result<u64> {
+    let reply = crate::http::get(echo.addr(), http::Version::HTTP_11, "/__echo/stats").await?;
+    reply.json()?["count"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("no count in {}", reply.text()))
+}

@@ -12,12 +12,14 @@
 mod binary;
 mod echo;
 pub mod http;
+mod mesh;
 mod process;
 mod proxy;
 mod wait;
 
 pub use binary::{try_weft_bin, weft_bin};
-pub use echo::{TestEcho, TestEchoBuilder};
+pub use echo::{TestEcho, TestEchoBuilder, echo_count};
+pub use mesh::{reviews_mesh, service_mesh};
 pub use process::{Listener, WeftProcess};
 pub use proxy::{ProxyClient, TestProxy};
 pub use wait::{WaitTimeout, wait_until, wait_until_async};

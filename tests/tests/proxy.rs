@@ -7,40 +7,7 @@
 use std::time::{Duration, Instant};
 
 use http::{StatusCode, Version};
-use weft_e2e::{TestEcho, TestProxy};
-
-/// A ServiceEntry for `reviews` with one endpoint per echo backend (labelled by version), and a
-/// DestinationRule with the subsets.
-fn reviews_mesh(backends: &[(&TestEcho, &str)], extra: &str) -> String {
-    let endpoints: String = backends
-        .iter()
-        .map(|(echo, version)| format!("  - {{address: 127.0.0.1, ports: {{http: {}}}, labels: {{app: reviews, version: {version}}}}}\n", echo.addr().port()))
-        .collect();
-    let subsets: String = backends
-        .iter()
-        .map(|(_, version)| format!("  - {{name: {version}, labels: {{version: {version}}}}}\n"))
-        .collect();
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: reviews}}
-spec:
-  hosts: [reviews.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  endpoints:
-{endpoints}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: reviews}}
-spec:
-  host: reviews
-  subsets:
-{subsets}---
-{extra}"
-    )
-}
+use weft_e2e::{TestEcho, TestProxy, reviews_mesh};
 
 /// Counts which backend answered `n` requests.
 async fn split(

@@ -19,60 +19,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use weft_e2e::{TestEcho, TestProxy, wait_until_async};
+use weft_e2e::{TestEcho, TestProxy, reviews_mesh, service_mesh, wait_until_async};
 
 /// How long a condition (a mirrored request arriving, a log line) may take to become true.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// A ServiceEntry for `reviews` (port 9080 speaking `protocol`) with one endpoint per
-/// `(port, version)`, and a DestinationRule with the subsets.
-fn service_mesh(backends: &[(u16, &str)], protocol: &str, extra: &str) -> String {
-    let endpoints: String = backends
-        .iter()
-        .map(|(port, version)| format!("  - {{address: 127.0.0.1, ports: {{http: {port}}}, labels: {{app: reviews, version: {version}}}}}\n"))
-        .collect();
-    let subsets: String = backends
-        .iter()
-        .map(|(_, version)| format!("  - {{name: {version}, labels: {{version: {version}}}}}\n"))
-        .collect();
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: reviews}}
-spec:
-  hosts: [reviews.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: {protocol}}}]
-  endpoints:
-{endpoints}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: reviews}}
-spec:
-  host: reviews
-  subsets:
-{subsets}---
-{extra}"
-    )
-}
-
-/// [`service_mesh`] over `weft echo` backends on an HTTP port.
-fn reviews_mesh(backends: &[(&TestEcho, &str)], extra: &str) -> String {
-    let ports: Vec<(u16, &str)> = backends
-        .iter()
-        .map(|(echo, v)| (echo.addr().port(), *v))
-        .collect();
-    service_mesh(&ports, "HTTP", extra)
-}
-
-/// The number of requests an echo backend has received.
-async fn echo_count(echo: &TestEcho) -> anyhow::Result<u64> {
-    let reply = weft_e2e::http::get(echo.addr(), Version::HTTP_11, "/__echo/stats").await?;
-    reply.json()?["count"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("no count in {reply:?}"))
-}
 
 /// A body of the given frames, without a size hint: HTTP/1.1 sends it chunked.
 struct Frames(VecDeque<Frame<Bytes>>);
@@ -195,7 +145,7 @@ async fn cors_preflight_from_an_allowed_origin_is_answered_by_the_proxy() {
         "answered by the proxy: {reply:?}"
     );
     assert!(reply.body.is_empty());
-    assert_eq!(echo_count(&echo).await.unwrap(), 0);
+    assert_eq!(weft_e2e::echo_count(&echo).await.unwrap(), 0);
     let log = proxy.wait_for_log_lines(1).await.unwrap();
     assert_eq!(log[0]["response_code"], 200, "{log:#?}");
     assert_eq!(log[0]["response_code_details"], "cors_response", "{log:#?}");
@@ -220,7 +170,7 @@ async fn cors_preflight_from_an_unknown_origin_is_forwarded_to_the_backend() {
         None,
         "{reply:?}"
     );
-    assert_eq!(echo_count(&echo).await.unwrap(), 1);
+    assert_eq!(weft_e2e::echo_count(&echo).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -239,7 +189,7 @@ async fn cors_ignore_answers_unmatched_preflights_without_allow_origin() {
         None,
         "{reply:?}"
     );
-    assert_eq!(echo_count(&echo).await.unwrap(), 0);
+    assert_eq!(weft_e2e::echo_count(&echo).await.unwrap(), 0);
     // Allowed origins are still answered in full.
     let reply = preflight(&proxy, "https://app.example.org").await.unwrap();
     assert_eq!(
@@ -298,7 +248,7 @@ async fn cors_simple_request_from_an_allowed_origin_gets_allow_origin() {
             "{headers:?}"
         );
     }
-    assert_eq!(echo_count(&echo).await.unwrap(), 3);
+    assert_eq!(weft_e2e::echo_count(&echo).await.unwrap(), 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,16 +288,16 @@ async fn mirror_100_percent_to_v1_while_clients_only_see_v2() {
     }
     // Mirrors are fire-and-forget: they may land after the client has its answer.
     wait_until_async(DEADLINE, || async {
-        echo_count(&v1).await.is_ok_and(|c| c >= n)
+        weft_e2e::echo_count(&v1).await.is_ok_and(|c| c >= n)
     })
     .await
     .unwrap();
     assert_eq!(
-        echo_count(&v1).await.unwrap(),
+        weft_e2e::echo_count(&v1).await.unwrap(),
         n,
         "each request mirrored exactly once"
     );
-    assert_eq!(echo_count(&v2).await.unwrap(), n);
+    assert_eq!(weft_e2e::echo_count(&v2).await.unwrap(), n);
     // Only the primary requests are logged.
     let log = proxy.wait_for_log_lines(n as usize).await.unwrap();
     assert!(

@@ -81,14 +81,6 @@ spec:
     )
 }
 
-/// Requests the backend has received (its own `/__echo/` endpoints excluded).
-async fn hits(echo: &TestEcho) -> anyhow::Result<u64> {
-    let reply = weft_e2e::http::get(echo.addr(), Version::HTTP_11, "/__echo/stats").await?;
-    reply.json()?["count"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("no count in {}", reply.text()))
-}
-
 /// The backend that answered (`x-echo-name`), or `-` for a proxy-generated reply.
 fn answered_by(reply: &Reply) -> String {
     reply.header("x-echo-name").unwrap_or("-").to_string()
@@ -254,7 +246,7 @@ async fn circuit_breaker_trips_and_recovers(rule: &str) -> anyhow::Result<()> {
         );
     }
     assert_eq!(
-        hits(&backend).await?,
+        weft_e2e::echo_count(&backend).await?,
         ok as u64,
         "overflowed requests must not reach the backend"
     );
@@ -395,7 +387,11 @@ async fn outlier_detection_ejects_a_failing_endpoint_then_lets_it_back() -> anyh
         "20 requests took longer than the ejection ({:?}); the check above proves nothing",
         ejected_at.elapsed()
     );
-    assert_eq!(hits(&failing).await?, 3, "the ejected endpoint got traffic");
+    assert_eq!(
+        weft_e2e::echo_count(&failing).await?,
+        3,
+        "the ejected endpoint got traffic"
+    );
 
     // After baseEjectionTime it is balanced over again (and fails again).
     let client = tokio::sync::Mutex::new(client);
@@ -409,7 +405,7 @@ async fn outlier_detection_ejects_a_failing_endpoint_then_lets_it_back() -> anyh
         back_after >= EJECTION_TIME - Duration::from_millis(100),
         "the endpoint came back after {back_after:?}, before the ejection time"
     );
-    assert_eq!(hits(&failing).await?, 4);
+    assert_eq!(weft_e2e::echo_count(&failing).await?, 4);
     Ok(())
 }
 
@@ -654,11 +650,11 @@ async fn tries(
     backend: &TestEcho,
     path: &str,
 ) -> anyhow::Result<(StatusCode, u64)> {
-    let before = hits(backend).await?;
+    let before = weft_e2e::echo_count(backend).await?;
     let reply = proxy.get(HOST, path).await?;
     // Tries are sequential and the echo counts a request on arrival: when the reply is here,
     // every try has been counted.
-    Ok((reply.status, hits(backend).await? - before))
+    Ok((reply.status, weft_e2e::echo_count(backend).await? - before))
 }
 
 #[tokio::test]
@@ -761,7 +757,7 @@ spec:
         );
     }
     assert_eq!(
-        hits(&backend).await?,
+        weft_e2e::echo_count(&backend).await?,
         3,
         "one request retried once, the other not at all"
     );
@@ -806,7 +802,7 @@ async fn connect_failures_move_to_the_healthy_host(retries: Option<&str>) -> any
         retried >= 5,
         "round robin sent only {retried} of 10 requests to the closed port first"
     );
-    assert_eq!(hits(&healthy).await?, 10);
+    assert_eq!(weft_e2e::echo_count(&healthy).await?, 10);
     let log = proxy.wait_for_log_lines(10).await?;
     for line in &log {
         assert_eq!(line["response_code"], 200, "{line}");
@@ -845,7 +841,7 @@ async fn per_try_timeout_retries_then_answers_504_ut_urx() -> anyhow::Result<()>
     );
     // A timed-out try may reach the backend just after the proxy gave up on it: poll.
     wait_until_async(Duration::from_secs(5), || async {
-        hits(&backend).await.ok() == Some(3)
+        weft_e2e::echo_count(&backend).await.ok() == Some(3)
     })
     .await?;
     let log = proxy.wait_for_log_lines(1).await?;
