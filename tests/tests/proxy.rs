@@ -710,3 +710,39 @@ spec:
         "port must match"
     );
 }
+
+#[tokio::test]
+async fn requests_in_flight_during_a_reload_complete() {
+    let v1 = TestEcho::start("reviews-v1");
+    let v2 = TestEcho::start("reviews-v2");
+    let to = |subset: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: r}}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {{host: reviews, subset: {subset}}}\n"
+        )
+    };
+    let backends = [(&v1, "v1"), (&v2, "v2")];
+    let proxy = TestProxy::start(&reviews_mesh(&backends, &to("v1")), &[]);
+    let mut slow = proxy.client(Version::HTTP_11).await.unwrap();
+    let in_flight = tokio::spawn(async move { slow.get("reviews", "/?delay=1500ms", &[]).await });
+    // The slow request has reached v1 before the config changes.
+    weft_e2e::wait_until_async(Duration::from_secs(10), || async {
+        weft_e2e::echo_count(&v1).await.unwrap_or(0) >= 1
+    })
+    .await
+    .unwrap();
+    proxy
+        .write_config(&reviews_mesh(&backends, &to("v2")))
+        .unwrap();
+    proxy.wait_for_version(2).await.unwrap();
+    assert_eq!(
+        proxy
+            .get("reviews", "/")
+            .await
+            .unwrap()
+            .header("x-echo-name"),
+        Some("reviews-v2")
+    );
+    let reply = in_flight.await.unwrap().unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("x-echo-name"), Some("reviews-v1"));
+}
