@@ -292,3 +292,37 @@ pub struct HttpMirrorPolicy {
     pub destination: Option<Destination>,
     pub percentage: Option<Percent>,
 }
+
+/// gRPC status names in code order (`OK` is 0, `UNAUTHENTICATED` 16), as `fault.abort.grpcStatus`
+/// takes them.
+pub const GRPC_STATUS_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// A gRPC status name (`UNAVAILABLE`, any case) or number (`14`) → its code.
+pub fn grpc_status_code(name: &str) -> Option<u32> {
+    if let Ok(code) = name.parse::<u32>() {
+        return Some(code);
+    }
+    let upper = name.to_ascii_uppercase();
+    GRPC_STATUS_NAMES
+        .iter()
+        .position(|n| *n == upper)
+        .and_then(|i| u32::try_from(i).ok())
+}

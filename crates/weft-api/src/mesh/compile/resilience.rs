@@ -79,39 +79,8 @@ fn delay(d: &FaultDelay) -> Option<(Duration, f64)> {
 fn abort(a: &FaultAbort) -> Option<(Abort, f64)> {
     let kind = match (a.http_status, a.grpc_status.as_deref()) {
         (Some(status), _) => Abort::Http(u16::try_from(status).ok()?),
-        (None, Some(name)) => Abort::Grpc(grpc_code(name)?),
+        (None, Some(name)) => Abort::Grpc(crate::model::grpc_status_code(name)?),
         (None, None) => return None,
     };
     Some((kind, share(a.percentage.as_ref(), a.percent)))
-}
-
-/// gRPC status names (`UNAVAILABLE`) or numbers (`14`) → code.
-fn grpc_code(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    if let Ok(code) = name.parse::<u32>() {
-        return Some(code);
-    }
-    let upper = name.to_ascii_uppercase();
-    NAMES
-        .iter()
-        .position(|n| *n == upper)
-        .and_then(|i| u32::try_from(i).ok())
 }

@@ -24,27 +24,6 @@ pub const RETRY_ON_POLICIES: &[&str] = &[
     "unavailable",
 ];
 
-/// gRPC status names accepted by `fault.abort.grpcStatus`.
-pub const GRPC_STATUS_NAMES: &[&str] = &[
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
-
 const CORS_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
 ];
@@ -231,7 +210,7 @@ pub(super) fn check_fault(f: &HttpFaultInjection, path: &FieldPath, out: &mut Fi
             );
         }
         if let Some(code) = &abort.grpc_status {
-            if !GRPC_STATUS_NAMES.contains(&code.as_str()) {
+            if !crate::model::GRPC_STATUS_NAMES.contains(&code.as_str()) {
                 out.error(
                     p.field("grpcStatus"),
                     format!("gRPC status {code:?} is not supported. See https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, for example 'NOT_FOUND'"),
