@@ -40,24 +40,9 @@ fn assert_share(observed: usize, n: usize, p: f64) {
     );
 }
 
-const CANARY_80_20: &str = "apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: reviews-routing
-spec:
-  hosts:
-    - reviews
-  http:
-    - route:
-        - destination:
-            host: reviews
-            subset: v1
-          weight: 80
-        - destination:
-            host: reviews
-            subset: v2
-          weight: 20
-";
+/// Seed 000's canary, verbatim.
+const CANARY_80_20: &str =
+    include_str!("../../examples/seeds/000-01-virtualservice-reviews-routing.yaml");
 
 #[tokio::test]
 async fn canary_80_20_split_follows_the_weights() {
