@@ -29,6 +29,8 @@ enum Command {
     Echo(commands::echo::Args),
     /// Run a standalone sidecar proxy configured from Istio YAML files.
     Proxy(commands::proxy::Args),
+    /// Create a certificate authority and issue SPIFFE workload certificates.
+    Ca(commands::ca::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => commands::analyze::run(&args),
         Command::Echo(args) => commands::echo::run(&args),
         Command::Proxy(args) => commands::proxy::run(&args),
+        Command::Ca(args) => commands::ca::run(&args),
     };
     match result {
         Ok(code) => code,

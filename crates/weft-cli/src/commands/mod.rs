@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod analyze;
+pub mod ca;
 pub mod echo;
 pub mod proxy;
 pub mod validate;
