@@ -8,6 +8,7 @@ pub mod admin;
 pub mod body;
 pub mod control;
 pub mod listener;
+pub mod policy;
 pub mod route;
 pub mod sidecar;
 pub mod telemetry;
