@@ -12,6 +12,7 @@ mod l4;
 mod matcher;
 mod policy;
 mod registry;
+mod tls;
 
 pub use compile::{CompileOptions, compile};
 pub use l4::{ConnectionFacts, IpNet, L4Match, TcpRoute, TcpRouteSet, TlsMatch, TlsRoute};
@@ -20,6 +21,7 @@ pub use policy::{
     ConnectionPool, ConsistentHashKey, LbPolicy, OutlierPolicy, RetryOn, RetryPolicy,
 };
 pub use registry::{Endpoint, EndpointAddress};
+pub use tls::{TLS_MODE_LABEL, TlsFiles, UpstreamTls};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +62,12 @@ pub struct Cluster {
     pub undefined_subset: bool,
     /// Labels that identify the destination in metrics (`version`, `app`).
     pub version: Option<String>,
+    /// The DestinationRule's `tls` for this cluster; `None` means auto mTLS (decided per
+    /// endpoint by [`TLS_MODE_LABEL`]).
+    pub tls: Option<UpstreamTls>,
+    /// The ServiceEntry's `subjectAltNames`: expected server identities when an endpoint has
+    /// no service account.
+    pub subject_alt_names: Vec<String>,
 }
 
 impl ClusterKey {
@@ -92,12 +100,15 @@ impl Cluster {
                 ports: [(port, port)].into(),
                 labels: Default::default(),
                 weight: 1,
+                identity: None,
             }],
             lb: LbPolicy::Passthrough,
             pool: ConnectionPool::default(),
             outlier: None,
             undefined_subset: false,
             version: None,
+            tls: None,
+            subject_alt_names: Vec::new(),
         }
     }
 }

@@ -33,6 +33,10 @@ pub struct Endpoint {
     pub labels: BTreeMap<String, String>,
     /// Relative weight (default 1).
     pub weight: u32,
+    /// The SPIFFE ID of the endpoint's service account
+    /// (`spiffe://<trust domain>/ns/<ns>/sa/<serviceAccount>`), when known: the server identity
+    /// mTLS expects.
+    pub identity: Option<String>,
 }
 
 impl Endpoint {

@@ -1,5 +1,8 @@
-//! Policy on the inbound path: request path normalization and authorization (Istio's
-//! AuthorizationPolicy). Peer authentication and JWT will join here.
+//! Policy on the inbound path: request path normalization, peer authentication (Istio's
+//! PeerAuthentication), request authentication (RequestAuthentication, JWT) and
+//! authorization (AuthorizationPolicy).
 
 pub mod authorization;
+pub mod jwt;
 pub mod normalize;
+pub mod peer;

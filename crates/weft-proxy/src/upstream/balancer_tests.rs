@@ -22,6 +22,7 @@ fn cluster(weights: &[u32], lb: LbPolicy) -> Cluster {
             ports: [(80, 80)].into(),
             labels: BTreeMap::new(),
             weight: *w,
+            identity: None,
         })
         .collect();
     Cluster {
@@ -36,6 +37,8 @@ fn cluster(weights: &[u32], lb: LbPolicy) -> Cluster {
         outlier: None,
         undefined_subset: false,
         version: None,
+        tls: None,
+        subject_alt_names: Vec::new(),
     }
 }
 

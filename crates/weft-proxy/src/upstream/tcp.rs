@@ -108,6 +108,7 @@ mod tests {
                 ports: [(5432, *p)].into(),
                 labels: BTreeMap::new(),
                 weight: 1,
+                identity: None,
             })
             .collect();
         Arc::new(Cluster {
@@ -122,6 +123,8 @@ mod tests {
             outlier: None,
             undefined_subset: false,
             version: None,
+            tls: None,
+            subject_alt_names: Vec::new(),
         })
     }
 

@@ -78,6 +78,7 @@ fn endpoint_at(addr: SocketAddr, weight: u32) -> Endpoint {
         ports: [(80, addr.port())].into(),
         labels: BTreeMap::new(),
         weight,
+        identity: None,
     }
 }
 
@@ -90,6 +91,8 @@ fn cluster_of(name: &str, endpoints: Vec<Endpoint>, lb: LbPolicy) -> Cluster {
         outlier: None,
         undefined_subset: false,
         version: None,
+        tls: None,
+        subject_alt_names: Vec::new(),
     }
 }
 
@@ -495,6 +498,7 @@ async fn dns_endpoints_are_resolved_when_connecting() {
         ports: [(80, backend.addr.port())].into(),
         labels: BTreeMap::new(),
         weight: 1,
+        identity: None,
     };
     let c = Arc::new(cluster_of("dns", vec![endpoint], LbPolicy::RoundRobin));
     let sent = send(&Upstreams::new(), &c, "/", &ctx()).await.unwrap();

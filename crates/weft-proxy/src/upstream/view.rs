@@ -184,6 +184,7 @@ mod tests {
             ports: ports.iter().copied().collect(),
             labels: BTreeMap::new(),
             weight,
+            identity: None,
         }
     }
 
@@ -200,6 +201,8 @@ mod tests {
             outlier: None,
             undefined_subset: false,
             version: None,
+            tls: None,
+            subject_alt_names: Vec::new(),
         }
     }
 

@@ -101,6 +101,8 @@ fn cluster(inputs: &Inputs<'_>, registry: &Registry, key: ClusterKey) -> Cluster
         outlier: policy.outlier(),
         undefined_subset,
         version: subset.and_then(|s| s.labels.get("version").cloned()),
+        tls: None,
+        subject_alt_names: Vec::new(),
     }
 }
 

@@ -218,6 +218,7 @@ fn workload_endpoint(
             .and_then(|w| u32::try_from(w).ok())
             .filter(|w| *w > 0)
             .unwrap_or(1),
+        identity: None,
     })
 }
 
@@ -232,5 +233,6 @@ fn host_endpoint(host: &str, ports: &[ServicePort]) -> Option<Endpoint> {
         ports: port_map(&BTreeMap::new(), ports),
         labels: BTreeMap::new(),
         weight: 1,
+        identity: None,
     })
 }

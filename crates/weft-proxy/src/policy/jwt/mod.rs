@@ -1,0 +1,1 @@
+//! RequestAuthentication (JWT). Stub: the helper implementing it replaces this file.
