@@ -12,6 +12,7 @@
 mod binary;
 mod echo;
 pub mod http;
+mod identity;
 mod mesh;
 mod process;
 mod proxy;
@@ -19,6 +20,7 @@ mod wait;
 
 pub use binary::{try_weft_bin, weft_bin};
 pub use echo::{TestEcho, TestEchoBuilder, echo_count};
+pub use identity::TestCa;
 pub use mesh::{reviews_mesh, service_mesh};
 pub use process::{Listener, WeftProcess};
 pub use proxy::{ProxyClient, TestProxy};

@@ -19,6 +19,7 @@ pub struct TestProxy {
     process: WeftProcess,
     outbound: SocketAddr,
     admin: SocketAddr,
+    inbound: Option<SocketAddr>,
     dir: PathBuf,
 }
 
@@ -47,7 +48,8 @@ impl TestProxy {
             "127.0.0.1:0".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let process = WeftProcess::start(&args, 2)?;
+        let listeners = if extra.contains(&"--inbound") { 3 } else { 2 };
+        let process = WeftProcess::start(&args, listeners)?;
         let find = |name: &str| {
             process
                 .listeners()
@@ -58,10 +60,12 @@ impl TestProxy {
         };
         let outbound = find("outbound")?;
         let admin = find("admin")?;
+        let inbound = find("inbound").ok();
         Ok(TestProxy {
             process,
             outbound,
             admin,
+            inbound,
             dir,
         })
     }
@@ -72,6 +76,11 @@ impl TestProxy {
 
     pub fn admin(&self) -> SocketAddr {
         self.admin
+    }
+
+    /// The inbound listener (started with `--inbound`).
+    pub fn inbound(&self) -> SocketAddr {
+        or_fail(self.inbound.context("the proxy has no inbound listener"))
     }
 
     pub fn process(&self) -> &WeftProcess {
@@ -154,7 +163,7 @@ impl Drop for TestProxy {
     }
 }
 
-fn unique() -> u64 {
+pub(crate) fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)

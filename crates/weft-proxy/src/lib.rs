@@ -12,4 +12,5 @@ pub mod policy;
 pub mod route;
 pub mod sidecar;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -12,10 +13,14 @@ use tokio::net::TcpListener;
 use crate::admin::{AdminState, serve_admin};
 use crate::control::{ActiveConfig, ConfigError, ConfigSource, watch_files};
 use crate::listener::http::Workload;
-use crate::listener::{ProxyState, serve_outbound};
+use crate::listener::inbound::{InboundPolicies, InboundTarget};
+use crate::listener::{ProxyState, serve_inbound, serve_outbound};
+use crate::policy::jwt::JwksCache;
+use crate::policy::normalize::PathNormalization;
 use crate::telemetry::Telemetry;
 use crate::telemetry::access_log::AccessLog;
 use crate::telemetry::metrics::ProxyMetrics;
+use crate::tls::{IdentityError, IdentityStore};
 use crate::upstream::Upstreams;
 
 /// How to run a standalone proxy.
@@ -25,6 +30,11 @@ pub struct SidecarOptions {
     pub admin: SocketAddr,
     pub workload: Workload,
     pub access_log: AccessLog,
+    /// The inbound listener's address and the application it forwards to.
+    pub inbound: Option<(SocketAddr, SocketAddr)>,
+    /// The directory holding `cert-chain.pem`, `key.pem` and `root-cert.pem`.
+    pub identity: Option<PathBuf>,
+    pub normalization: PathNormalization,
 }
 
 /// Why a proxy could not start.
@@ -32,6 +42,8 @@ pub struct SidecarOptions {
 pub enum StartError {
     #[error("invalid config:\n{0}")]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     #[error("binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -44,7 +56,9 @@ pub enum StartError {
 pub struct Sidecar {
     pub outbound_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    pub inbound_addr: Option<SocketAddr>,
     outbound: TcpListener,
+    inbound: Option<TcpListener>,
     admin: TcpListener,
     state: Arc<ProxyState>,
     source: ConfigSource,
@@ -68,7 +82,21 @@ impl Sidecar {
                 file: None,
                 line: None,
             })??;
+        let identity = match &opts.identity {
+            Some(dir) => Some(IdentityStore::load(dir)?),
+            None => None,
+        };
         let outbound = bind(opts.outbound).await?;
+        let (inbound, inbound_addr) = match opts.inbound {
+            Some((addr, _)) => {
+                let listener = bind(addr).await?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                (Some(listener), Some(bound))
+            }
+            None => (None, None),
+        };
         let admin = bind(opts.admin).await?;
         let outbound_addr = outbound.local_addr().map_err(|source| StartError::Bind {
             addr: opts.outbound,
@@ -82,17 +110,24 @@ impl Sidecar {
         let metrics = ProxyMetrics::register(&mut registry);
         let state = Arc::new(ProxyState {
             config: ActiveConfig::new(initial),
-            upstreams: Arc::new(Upstreams::new()),
+            upstreams: Arc::new(Upstreams::with_identity(identity.clone())),
             telemetry: Telemetry {
                 access_log: opts.access_log,
                 metrics,
             },
             workload: opts.workload,
+            identity,
+            normalization: opts.normalization,
+            inbound: opts.inbound.map(|(_, app)| InboundTarget::new(app)),
+            inbound_policies: InboundPolicies::default(),
+            jwks: Arc::new(JwksCache::new()),
         });
         Ok(Sidecar {
             outbound_addr,
             admin_addr,
+            inbound_addr,
             outbound,
+            inbound,
             admin,
             state,
             source: opts.source,
@@ -119,6 +154,18 @@ impl Sidecar {
             stopped(stop_rx.clone()),
         ));
         let watcher = tokio::spawn(watch_files(self.source.clone(), self.state.config.clone()));
+        let identity_watcher = self
+            .state
+            .identity
+            .clone()
+            .map(|identity| tokio::spawn(identity.watch()));
+        let inbound = self.inbound.map(|listener| {
+            tokio::spawn(serve_inbound(
+                listener,
+                self.state.clone(),
+                stopped(stop_rx.clone()),
+            ))
+        });
         let outbound = tokio::spawn(serve_outbound(
             self.outbound,
             self.state.clone(),
@@ -127,7 +174,13 @@ impl Sidecar {
         shutdown.await;
         let _ = stop_tx.send(true);
         watcher.abort();
+        if let Some(w) = identity_watcher {
+            w.abort();
+        }
         let _ = outbound.await;
+        if let Some(inbound) = inbound {
+            let _ = inbound.await;
+        }
         let _ = admin.await;
     }
 }

@@ -12,7 +12,8 @@
 //!   VirtualService's `http` routes;
 //! - [`hosts`]: the virtual host table and its aliases;
 //! - [`tcp`]: each VirtualService's `tls` and `tcp` routes, in their own host table;
-//! - [`clusters`] (with [`rules`] and [`traffic`]): clusters and their traffic policy.
+//! - [`clusters`] (with [`rules`], [`traffic`] and [`tls`]): clusters and their traffic
+//!   policy, client TLS included.
 //!
 //! Input must be valid: anything validation rejects is skipped here rather than guessed at (a
 //! route whose regex does not compile is dropped, never widened), and nothing panics.
@@ -30,6 +31,7 @@ mod resilience;
 mod routes;
 mod rules;
 mod tcp;
+mod tls;
 mod traffic;
 
 #[cfg(test)]
@@ -52,6 +54,9 @@ pub struct CompileOptions {
     pub root_namespace: String,
     /// DNS suffix for short names (`cluster.local`).
     pub domain: String,
+    /// The mesh's SPIFFE trust domain (MeshConfig `trustDomain`, default `cluster.local`):
+    /// endpoint identities are `spiffe://<trust_domain>/ns/<ns>/sa/<serviceAccount>`.
+    pub trust_domain: String,
     /// Overrides the Sidecar resource's outbound policy (the `--outbound-policy` flag).
     pub outbound_policy: Option<OutboundPolicy>,
     /// Append `-shadow` to mirrored requests' Host (default true).
@@ -66,6 +71,7 @@ impl Default for CompileOptions {
             namespace: crate::resource::DEFAULT_NAMESPACE.to_string(),
             root_namespace: "istio-system".to_string(),
             domain: "cluster.local".to_string(),
+            trust_domain: "cluster.local".to_string(),
             outbound_policy: None,
             shadow_suffix: true,
             labels: Default::default(),

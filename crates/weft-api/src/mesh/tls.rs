@@ -29,7 +29,8 @@ pub enum UpstreamTls {
     Mutual(TlsFiles),
 }
 
-/// Files and checks of `SIMPLE` and `MUTUAL` origination.
+/// Files and checks of `SIMPLE` and `MUTUAL` origination. `credentialName` (a Kubernetes
+/// Secret) is not supported in standalone mode and is ignored: certificates come from files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct TlsFiles {
     pub client_certificate: Option<PathBuf>,

@@ -10,6 +10,7 @@ use anyhow::Context;
 use weft_api::mesh::{CompileOptions, OutboundPolicy};
 use weft_proxy::control::ConfigSource;
 use weft_proxy::listener::http::Workload;
+use weft_proxy::policy::normalize::PathNormalization;
 use weft_proxy::sidecar::{Sidecar, SidecarOptions, StartError};
 use weft_proxy::telemetry::access_log::AccessLog;
 
@@ -52,6 +53,24 @@ pub struct Args {
     /// Mirror requests with the Host unchanged instead of appending `-shadow`.
     #[arg(long)]
     pub no_shadow_suffix: bool,
+    /// Inbound listener: where other workloads reach this one (mTLS and policies apply).
+    /// Istio's port is 15006. Requires --app.
+    #[arg(long, requires = "app")]
+    pub inbound: Option<SocketAddr>,
+    /// The local application inbound requests are forwarded to.
+    #[arg(long, requires = "inbound")]
+    pub app: Option<SocketAddr>,
+    /// Directory with this workload's `cert-chain.pem`, `key.pem` and `root-cert.pem`
+    /// (`weft ca issue`); re-read when the files change. Enables mutual TLS.
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    /// This workload's service account (policy `principals`); default: `default`.
+    #[arg(long, default_value = "default")]
+    pub service_account: String,
+    /// How request paths are normalized before routing and policy: MERGE_SLASHES (weft's
+    /// default), BASE (Istio's default), DECODE_AND_MERGE_SLASHES or NONE.
+    #[arg(long, default_value = "MERGE_SLASHES")]
+    pub path_normalization: PathNormalization,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -95,7 +114,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         workload: Workload {
             name: workload_name,
             namespace: args.namespace.clone(),
+            service_account: args.service_account.clone(),
+            labels: labels.iter().cloned().collect(),
+            root_namespace: args.root_namespace.clone(),
         },
+        inbound: args.inbound.zip(args.app),
+        identity: args.identity.clone(),
+        normalization: args.path_normalization,
         access_log: if args.no_access_log {
             AccessLog::disabled()
         } else {
@@ -117,6 +142,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         };
         let mut out = std::io::stdout();
         writeln!(out, "listening outbound on {}", sidecar.outbound_addr)?;
+        if let Some(addr) = sidecar.inbound_addr {
+            writeln!(out, "listening inbound on {addr}")?;
+        }
         writeln!(out, "listening admin on {}", sidecar.admin_addr)?;
         out.flush()?;
         sidecar.run(super::shutdown_signal()).await;

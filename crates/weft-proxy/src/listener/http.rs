@@ -17,18 +17,27 @@ use weft_api::mesh::{
 
 use crate::body::{ProxyBody, boxed};
 use crate::control::ActiveConfig;
+use crate::policy::jwt::JwksCache;
+use crate::policy::normalize::{PathNormalization, normalize};
 use crate::route::actions::{direct_response, redirect, split_authority};
 use crate::route::forward::{Forward, Outcome, forward};
 use crate::route::{RequestView, chance, select};
 use crate::telemetry::response_flags::{ResponseFlag, ResponseFlags};
 use crate::telemetry::{RequestRecord, Telemetry};
+use crate::tls::IdentityStore;
 use crate::upstream::Upstreams;
 
-/// Who this proxy is, for metrics labels.
+use super::inbound::{InboundPolicies, InboundTarget, set_path};
+
+/// Who this proxy is: metrics labels, and what policy selectors are matched against.
 #[derive(Debug, Clone, Default)]
 pub struct Workload {
     pub name: String,
     pub namespace: String,
+    pub service_account: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The mesh's root namespace (mesh-wide policies).
+    pub root_namespace: String,
 }
 
 /// Everything request handling shares.
@@ -37,6 +46,16 @@ pub struct ProxyState {
     pub upstreams: Arc<Upstreams>,
     pub telemetry: Telemetry,
     pub workload: Workload,
+    /// The workload's certificate (mesh mTLS); `None` runs without mTLS.
+    pub identity: Option<Arc<IdentityStore>>,
+    /// How request paths are normalized before routing and policy.
+    pub normalization: PathNormalization,
+    /// The local application, when the proxy has an inbound listener.
+    pub inbound: Option<InboundTarget>,
+    /// Inbound policies compiled for the active config.
+    pub inbound_policies: InboundPolicies,
+    /// JWKS fetched for RequestAuthentication.
+    pub jwks: Arc<JwksCache>,
 }
 
 /// The two ends of a downstream connection.
@@ -59,7 +78,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(http::header::CONNECTION)
         .iter()
@@ -105,6 +124,24 @@ pub async fn handle(
             .finish(record, o, started, &state.workload, None));
     };
     record.authority = authority.clone();
+    if parts.uri.path_and_query().is_some() {
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        match normalize(target, state.normalization) {
+            Ok(normalized) => set_path(&mut parts, &normalized.path_and_query()),
+            Err(err) => {
+                tracing::debug!(%err, path = target, "request path rejected");
+                let o = Outcome::local(
+                    err.status(),
+                    "Bad Request",
+                    None,
+                    "path_normalization_failed",
+                );
+                return Ok(state
+                    .telemetry
+                    .finish(record, o, started, &state.workload, None));
+            }
+        }
+    }
     let mesh = state.config.load();
     let req = Request::from_parts(parts, record.count_request_body(boxed(body)));
     let (outcome, vhost_name) =
@@ -122,7 +159,7 @@ pub async fn handle(
         .finish(record, outcome, started, &state.workload, vhost_name))
 }
 
-fn ensure_request_id(headers: &mut http::HeaderMap, record: &mut RequestRecord) {
+pub(crate) fn ensure_request_id(headers: &mut http::HeaderMap, record: &mut RequestRecord) {
     let id = match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
         Some(id) => id.to_string(),
         None => {
@@ -316,7 +353,7 @@ fn local(response: Response<ProxyBody>, details: &'static str) -> Outcome {
     Outcome {
         response,
         flags: ResponseFlags::NONE,
-        details,
+        details: details.into(),
         cluster: None,
         upstream_host: None,
         upstream_time: None,
@@ -370,7 +407,7 @@ async fn unknown_host(
         Ok(sent) => Outcome {
             response: sent.response,
             flags: ResponseFlags::NONE,
-            details: "via_upstream",
+            details: "via_upstream".into(),
             cluster: Some(key),
             upstream_host: Some(sent.endpoint),
             upstream_time: Some(started.elapsed()),

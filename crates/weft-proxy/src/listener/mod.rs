@@ -4,10 +4,12 @@
 //! become opaque TCP tunnels instead ([`tunnel`], with [`sni`] and [`splice`]).
 
 pub mod http;
+pub mod inbound;
 pub mod outbound;
 mod sni;
 mod splice;
 pub mod tunnel;
 
 pub use self::http::ProxyState;
+pub use inbound::serve_inbound;
 pub use outbound::serve_outbound;

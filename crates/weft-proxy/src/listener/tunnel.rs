@@ -271,7 +271,7 @@ impl Tunnel {
                 tracing::debug!(peer = %self.record.downstream_remote_address, %err, "tunnel upgrade failed");
                 let outcome = TunnelOutcome {
                     flags: ResponseFlag::DownstreamConnectionTermination.into(),
-                    details: "downstream_remote_disconnect",
+                    details: "downstream_remote_disconnect".into(),
                     cluster: target.map(|t| self.log_key(t)),
                     route_name: target.and_then(|t| t.route_name.clone()),
                     ..TunnelOutcome::default()
@@ -298,7 +298,7 @@ impl Tunnel {
         let flags = splice(downstream, first, &mut stream).await;
         TunnelOutcome {
             flags,
-            details: "via_upstream",
+            details: "via_upstream".into(),
             cluster: Some(self.log_key(target)),
             upstream_host: Some(endpoint),
             route_name: target.route_name.clone(),
@@ -311,7 +311,7 @@ impl Tunnel {
     /// A tunnel already answered `200` that cannot go anywhere: closed at once, logged with the
     /// local reply's flags, cluster and details.
     fn refused_after_200<T>(&self, downstream: &Counted<T>, refused: Outcome) -> TunnelOutcome {
-        tracing::debug!(peer = %self.record.downstream_remote_address, details = refused.details, "tunnel closed without an upstream");
+        tracing::debug!(peer = %self.record.downstream_remote_address, details = %refused.details, "tunnel closed without an upstream");
         TunnelOutcome {
             flags: refused.flags,
             details: refused.details,

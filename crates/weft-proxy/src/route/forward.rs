@@ -30,7 +30,7 @@ pub const MAX_REPLAY_BODY: u64 = 1 << 20;
 pub struct Outcome {
     pub response: Response<ProxyBody>,
     pub flags: ResponseFlags,
-    pub details: &'static str,
+    pub details: std::borrow::Cow<'static, str>,
     pub cluster: Option<ClusterKey>,
     pub upstream_host: Option<String>,
     pub upstream_time: Option<Duration>,
@@ -53,7 +53,7 @@ impl Outcome {
         Outcome {
             response,
             flags: flag.map(ResponseFlags::from).unwrap_or_default(),
-            details,
+            details: details.into(),
             cluster: None,
             upstream_host: None,
             upstream_time: None,
@@ -343,7 +343,7 @@ fn finish_try(
             Outcome {
                 response: sent.response,
                 flags,
-                details: "via_upstream",
+                details: "via_upstream".into(),
                 cluster: None,
                 upstream_host: Some(sent.endpoint),
                 upstream_time: Some(started.elapsed()),

@@ -14,7 +14,7 @@ mod tunnel;
 
 pub use access_log::{AccessLog, AccessLogEntry, HttpProtocol, MemoryLog};
 pub use metrics::{ProxyMetrics, Reporter, RequestLabels, RequestProtocol};
-pub use record::{RequestRecord, Telemetry};
+pub use record::{InboundLabels, RequestRecord, Telemetry};
 pub use response_flags::{ResponseFlag, ResponseFlags};
 pub use timestamp::format_rfc3339_millis;
 pub use tunnel::TunnelOutcome;

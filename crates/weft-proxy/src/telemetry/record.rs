@@ -145,7 +145,7 @@ impl RequestRecord {
 struct Finished {
     status: u16,
     flags: ResponseFlags,
-    details: &'static str,
+    details: std::borrow::Cow<'static, str>,
     cluster_name: Option<String>,
     cluster_host: Option<String>,
     vhost: Option<String>,
@@ -153,6 +153,21 @@ struct Finished {
     upstream_time: Option<Duration>,
     source_workload: Arc<str>,
     source_namespace: Arc<str>,
+    /// Set for requests the inbound listener served (`reporter="destination"`).
+    inbound: Option<InboundLabels>,
+}
+
+/// The labels of a request served on the inbound side: who called (from the peer's mTLS
+/// identity) and which workload of which service answered.
+#[derive(Clone, Debug)]
+pub struct InboundLabels {
+    pub source_workload: Arc<str>,
+    pub source_namespace: Arc<str>,
+    /// The service host (`reviews.default.svc.cluster.local`), name and namespace.
+    pub destination_service: Arc<str>,
+    pub destination_service_name: Arc<str>,
+    pub destination_service_namespace: Arc<str>,
+    pub destination_version: Arc<str>,
 }
 
 fn known(value: &str) -> Arc<str> {
@@ -174,15 +189,52 @@ impl Telemetry {
         let finished = Finished {
             status: outcome.response.status().as_u16(),
             flags: outcome.flags,
-            details: outcome.details,
+            details: outcome.details.clone(),
             cluster_name: outcome.cluster.as_ref().map(ToString::to_string),
-            cluster_host: outcome.cluster.map(|k| k.host),
+            cluster_host: outcome.cluster.as_ref().map(|k| k.host.clone()),
             vhost,
-            upstream_host: outcome.upstream_host,
+            upstream_host: outcome.upstream_host.clone(),
             upstream_time: outcome.upstream_time,
             source_workload: known(&workload.name),
             source_namespace: known(&workload.namespace),
+            inbound: None,
         };
+        self.finish_recorded(record, outcome, finished, started)
+    }
+
+    /// As [`Self::finish`], for a request the inbound listener served: metrics are reported
+    /// with `reporter="destination"` and `labels`; the cluster is `inbound|PORT||`.
+    pub fn finish_inbound(
+        &self,
+        record: RequestRecord,
+        outcome: Outcome,
+        started: Instant,
+        labels: InboundLabels,
+        cluster_name: String,
+    ) -> Response<ProxyBody> {
+        let finished = Finished {
+            status: outcome.response.status().as_u16(),
+            flags: outcome.flags,
+            details: outcome.details.clone(),
+            cluster_name: Some(cluster_name),
+            cluster_host: None,
+            vhost: None,
+            upstream_host: outcome.upstream_host.clone(),
+            upstream_time: outcome.upstream_time,
+            source_workload: labels.source_workload.clone(),
+            source_namespace: labels.source_namespace.clone(),
+            inbound: Some(labels),
+        };
+        self.finish_recorded(record, outcome, finished, started)
+    }
+
+    fn finish_recorded(
+        &self,
+        record: RequestRecord,
+        outcome: Outcome,
+        finished: Finished,
+        started: Instant,
+    ) -> Response<ProxyBody> {
         let telemetry = self.clone();
         let (parts, body) = outcome.response.into_parts();
         let body = RecordedBody::new(body, move |end| {
@@ -218,7 +270,7 @@ fn entry(record: &RequestRecord, finished: &Finished, sent: u64, took: Duration)
         protocol: record.protocol,
         response_code: finished.status,
         response_flags: finished.flags,
-        response_code_details: finished.details.into(),
+        response_code_details: finished.details.clone(),
         bytes_received: record.bytes_received(),
         bytes_sent: sent,
         duration: millis(took),
@@ -237,6 +289,20 @@ fn entry(record: &RequestRecord, finished: &Finished, sent: u64, took: Duration)
 }
 
 fn labels(record: &RequestRecord, finished: &Finished) -> RequestLabels {
+    if let Some(inbound) = &finished.inbound {
+        return RequestLabels {
+            reporter: Reporter::Destination,
+            source_workload: inbound.source_workload.clone(),
+            source_workload_namespace: inbound.source_namespace.clone(),
+            destination_service: inbound.destination_service.clone(),
+            destination_service_name: inbound.destination_service_name.clone(),
+            destination_service_namespace: inbound.destination_service_namespace.clone(),
+            destination_version: inbound.destination_version.clone(),
+            request_protocol: record.request_protocol,
+            response_code: finished.status,
+            response_flags: finished.flags,
+        };
+    }
     let (service, name, namespace) = destination(record, finished);
     RequestLabels {
         reporter: Reporter::Source,
@@ -317,6 +383,7 @@ mod tests {
         Workload {
             name: "productpage-v1".into(),
             namespace: "default".into(),
+            ..Workload::default()
         }
     }
 
@@ -337,7 +404,7 @@ mod tests {
         Outcome {
             response: Response::new(full(body)),
             flags: ResponseFlags::NONE,
-            details: "via_upstream",
+            details: "via_upstream".into(),
             cluster: Some(ClusterKey {
                 host: "reviews.default.svc.cluster.local".into(),
                 subset: Some("v2".into()),
@@ -420,7 +487,7 @@ mod tests {
         outcome.response = Response::new(empty());
         *outcome.response.status_mut() = StatusCode::NOT_FOUND;
         outcome.flags = ResponseFlag::NoRouteFound.into();
-        outcome.details = "route_not_found";
+        outcome.details = "route_not_found".into();
         outcome.cluster = None;
         outcome.upstream_host = None;
         outcome.upstream_time = None;
@@ -477,7 +544,7 @@ mod tests {
         Finished {
             status: 200,
             flags: ResponseFlags::NONE,
-            details: "via_upstream",
+            details: "via_upstream".into(),
             cluster_name: None,
             cluster_host: cluster.map(str::to_string),
             vhost: vhost.map(str::to_string),
@@ -485,6 +552,7 @@ mod tests {
             upstream_time: None,
             source_workload: known(""),
             source_namespace: known(""),
+            inbound: None,
         }
     }
 

@@ -4,7 +4,6 @@
 //! as `bytes_sent`, the whole tunnel's duration. Refused tunnels (no 200) are ordinary local
 //! replies, recorded by [`super::Telemetry::finish`].
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use weft_api::mesh::ClusterKey;
@@ -20,7 +19,7 @@ pub struct TunnelOutcome {
     pub response_code: u16,
     pub flags: ResponseFlags,
     /// `via_upstream`, or why no upstream was reached.
-    pub details: &'static str,
+    pub details: std::borrow::Cow<'static, str>,
     pub cluster: Option<ClusterKey>,
     /// The endpoint connected to (`ip:port`).
     pub upstream_host: Option<String>,
@@ -52,7 +51,7 @@ fn tunnel_entry(record: &RequestRecord, outcome: &TunnelOutcome) -> AccessLogEnt
         protocol: record.protocol,
         response_code: outcome.response_code,
         response_flags: outcome.flags,
-        response_code_details: Cow::Borrowed(outcome.details),
+        response_code_details: outcome.details.clone(),
         bytes_received: outcome.bytes_received,
         bytes_sent: outcome.bytes_sent,
         duration: millis(outcome.duration),
@@ -94,7 +93,7 @@ mod tests {
         let outcome = TunnelOutcome {
             response_code: 200,
             flags: ResponseFlag::UpstreamConnectionTermination.into(),
-            details: "via_upstream",
+            details: "via_upstream".into(),
             cluster: Some(ClusterKey {
                 host: "db.example.com".into(),
                 subset: None,

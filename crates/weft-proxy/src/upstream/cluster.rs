@@ -16,6 +16,7 @@ use super::balancer;
 use super::limits::Limits;
 use super::outlier::{self, Ejections, Millis, TryOutcome};
 use super::pool::{self, HttpClient};
+use super::security::TlsClients;
 use super::view::{HostRegistry, View};
 
 /// Views kept per cluster version; more service ports than this start the list afresh.
@@ -25,6 +26,8 @@ const MAX_VIEWS: usize = 8;
 pub(super) struct Compiled {
     pub(super) cluster: Arc<Cluster>,
     pub(super) client: HttpClient,
+    /// TLS clients per endpoint (mesh mTLS and origination).
+    pub(super) tls: Arc<TlsClients>,
     /// One view per service port asked for, built on first use.
     views: ArcSwap<Vec<(Option<u16>, Arc<View>)>>,
 }
@@ -41,7 +44,12 @@ pub(super) struct ClusterState {
 
 /// Whether two versions of a cluster balance, pool and detect outliers alike.
 fn same_config(a: &Cluster, b: &Cluster) -> bool {
-    a.endpoints == b.endpoints && a.lb == b.lb && a.pool == b.pool && a.outlier == b.outlier
+    a.endpoints == b.endpoints
+        && a.lb == b.lb
+        && a.pool == b.pool
+        && a.outlier == b.outlier
+        && a.tls == b.tls
+        && a.subject_alt_names == b.subject_alt_names
 }
 
 impl ClusterState {
@@ -57,6 +65,7 @@ impl ClusterState {
                 let next = Arc::new(Compiled {
                     cluster: cluster.clone(),
                     client: current.client.clone(),
+                    tls: current.tls.clone(),
                     views: ArcSwap::new(current.views.load_full()),
                 });
                 self.compiled.store(Some(next.clone()));
@@ -67,9 +76,16 @@ impl ClusterState {
             Some(c) if c.cluster.pool == cluster.pool => c.client.clone(),
             _ => pool::client(&cluster.pool),
         };
+        let tls = match &current {
+            Some(c) if c.cluster.pool == cluster.pool && c.cluster.tls == cluster.tls => {
+                c.tls.clone()
+            }
+            _ => Arc::default(),
+        };
         let next = Arc::new(Compiled {
             cluster: cluster.clone(),
             client,
+            tls,
             views: ArcSwap::from_pointee(Vec::new()),
         });
         self.compiled.store(Some(next.clone()));

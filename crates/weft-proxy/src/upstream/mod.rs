@@ -21,6 +21,7 @@ mod hash;
 mod limits;
 mod outlier;
 mod pool;
+mod security;
 mod tcp;
 mod view;
 
@@ -36,15 +37,19 @@ pub use limits::RetryPermit;
 pub use tcp::TcpConnection;
 
 use crate::body::ProxyBody;
+use crate::tls::IdentityStore;
 use cluster::ClusterState;
 use limits::TrackedBody;
 use outlier::{Millis, TryOutcome};
+use security::Sender;
 
 /// Upstream runtime state for every cluster in use: balancers, pools, limits and outlier
 /// detection. Share it as `Arc<Upstreams>`; every method takes `&self`.
 pub struct Upstreams {
     epoch: Instant,
     clusters: ArcSwap<HashMap<ClusterKey, Arc<ClusterState>>>,
+    /// The workload identity for mesh mTLS; without it auto mTLS stays plaintext.
+    identity: Option<Arc<IdentityStore>>,
 }
 
 /// What the balancer needs to know about one try.
@@ -77,6 +82,15 @@ impl Upstreams {
         Upstreams {
             epoch: Instant::now(),
             clusters: ArcSwap::from_pointee(HashMap::new()),
+            identity: None,
+        }
+    }
+
+    /// Upstreams that dial mesh mTLS with `identity`.
+    pub fn with_identity(identity: Option<Arc<IdentityStore>>) -> Upstreams {
+        Upstreams {
+            identity,
+            ..Upstreams::new()
         }
     }
 
@@ -103,14 +117,41 @@ impl Upstreams {
             return Err(UpstreamError::NoHealthyUpstream);
         };
         let endpoint = target.authority.clone();
-        if let Err(err) = pool::retarget(&mut req, &target.uri_authority, cluster.pool.http2) {
+        let sender = match compiled.tls.sender(
+            cluster,
+            &target.authority,
+            &target.tls,
+            self.identity.as_ref(),
+        ) {
+            Ok(sender) => sender,
+            Err(err) => {
+                state.record(cluster, &view, idx, TryOutcome::LOCAL_FAILURE, self.now());
+                return Err(UpstreamError::ConnectFailure {
+                    endpoint,
+                    source: Box::new(err),
+                });
+            }
+        };
+        let (http2, tls) = match &sender {
+            Sender::Plain => (cluster.pool.http2, false),
+            Sender::Tls(_) if target.tls.is_mesh() => {
+                mark_original_protocol(&mut req);
+                (true, true)
+            }
+            Sender::Tls(_) => (cluster.pool.http2, true),
+        };
+        if let Err(err) = pool::retarget(&mut req, &target.uri_authority, http2, tls) {
             return Err(UpstreamError::Reset {
                 endpoint,
                 source: Box::new(err),
             });
         }
-        tracing::debug!(cluster = %cluster.key, %endpoint, "sending upstream");
-        match compiled.client.request(req).await {
+        tracing::debug!(cluster = %cluster.key, %endpoint, tls, "sending upstream");
+        let result = match sender {
+            Sender::Plain => compiled.client.request(req).await,
+            Sender::Tls(client) => client.request(req).await,
+        };
+        match result {
             Ok(response) => {
                 let outcome = TryOutcome::of_status(response.status());
                 state.record(cluster, &view, idx, outcome, self.now());
@@ -233,6 +274,20 @@ impl Upstreams {
 
 #[cfg(test)]
 mod tests;
+
+/// Records the application's protocol for the server-side proxy (requests over mesh mTLS
+/// travel as HTTP/2).
+fn mark_original_protocol(req: &mut http::Request<ProxyBody>) {
+    let protocol = match req.version() {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        _ => "HTTP/1.1",
+    };
+    req.headers_mut().insert(
+        crate::tls::ORIGINAL_PROTOCOL,
+        http::HeaderValue::from_static(protocol),
+    );
+}
 
 /// An endpoint picked and admitted: everything a try needs to send and record its outcome.
 struct Admitted {

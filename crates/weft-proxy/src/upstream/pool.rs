@@ -28,15 +28,37 @@ use weft_api::mesh::ConnectionPool;
 
 use super::error::UpstreamError;
 use crate::body::ProxyBody;
+use crate::tls::TlsConnector;
 
 /// The HTTP client of one cluster.
 pub(super) type HttpClient = Client<HttpConnector, ProxyBody>;
 
-/// Builds the client for a cluster's connection pool settings.
-pub(super) fn client(pool: &ConnectionPool) -> HttpClient {
+/// The HTTP client of one TLS endpoint (HTTP/2 when ALPN says so).
+pub(super) type TlsHttpClient = Client<TlsConnector, ProxyBody>;
+
+/// The TCP connector for a cluster's connection pool settings.
+pub(super) fn connector(pool: &ConnectionPool) -> HttpConnector {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(nonzero(pool.connect_timeout));
+    connector
+}
+
+/// Builds the client for a cluster's connection pool settings.
+pub(super) fn client(pool: &ConnectionPool) -> HttpClient {
+    let mut builder = builder(pool);
+    if pool.http2 {
+        builder.http2_only(true);
+    }
+    builder.build(connector(pool))
+}
+
+/// Builds the client of one TLS endpoint: the protocol follows ALPN.
+pub(super) fn tls_client(pool: &ConnectionPool, connector: TlsConnector) -> TlsHttpClient {
+    builder(pool).build(connector)
+}
+
+fn builder(pool: &ConnectionPool) -> hyper_util::client::legacy::Builder {
     let mut builder = Client::builder(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
@@ -45,10 +67,7 @@ pub(super) fn client(pool: &ConnectionPool) -> HttpClient {
     if pool.max_requests_per_connection == 1 {
         builder.pool_max_idle_per_host(0);
     }
-    if pool.http2 {
-        builder.http2_only(true);
-    }
-    builder.build(connector)
+    builder
 }
 
 fn nonzero(d: Duration) -> Option<Duration> {
@@ -62,6 +81,7 @@ pub(super) fn retarget(
     req: &mut Request<ProxyBody>,
     endpoint: &Authority,
     http2: bool,
+    tls: bool,
 ) -> Result<(), http::uri::InvalidUriParts> {
     let original = std::mem::take(req.uri_mut()).into_parts();
     if !req.headers().contains_key(HOST) {
@@ -74,7 +94,7 @@ pub(super) fn retarget(
         }
     }
     let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(Scheme::HTTP);
+    parts.scheme = Some(if tls { Scheme::HTTPS } else { Scheme::HTTP });
     parts.authority = Some(endpoint.clone());
     parts.path_and_query = Some(
         original
@@ -123,7 +143,7 @@ mod tests {
     fn keeps_path_query_and_host() {
         let endpoint = Authority::from_static("10.0.0.1:8080");
         let mut req = request("http://reviews:9080/a/b?x=1", Some("reviews.default:9080"));
-        retarget(&mut req, &endpoint, false).unwrap();
+        retarget(&mut req, &endpoint, false, false).unwrap();
         assert_eq!(req.uri(), "http://10.0.0.1:8080/a/b?x=1");
         assert_eq!(req.headers()[HOST], "reviews.default:9080");
         assert_eq!(req.version(), Version::HTTP_11);
@@ -133,13 +153,13 @@ mod tests {
     fn origin_form_and_missing_host() {
         let endpoint = Authority::from_static("[::1]:80");
         let mut req = request("/only/path", None);
-        retarget(&mut req, &endpoint, true).unwrap();
+        retarget(&mut req, &endpoint, true, false).unwrap();
         assert_eq!(req.uri(), "http://[::1]:80/only/path");
         assert!(!req.headers().contains_key(HOST));
         assert_eq!(req.version(), Version::HTTP_2);
 
         let mut req = request("http://ratings:9080", None);
-        retarget(&mut req, &endpoint, false).unwrap();
+        retarget(&mut req, &endpoint, false, false).unwrap();
         assert_eq!(req.uri(), "http://[::1]:80/");
         assert_eq!(req.headers()[HOST], "ratings:9080");
     }

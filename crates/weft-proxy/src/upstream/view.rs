@@ -13,6 +13,7 @@ use weft_api::mesh::{Cluster, Endpoint, EndpointAddress, LbPolicy};
 use super::balancer;
 use super::hash::Ring;
 use super::outlier::HostOutlier;
+use super::security::{TargetTls, target_tls};
 
 /// One endpoint's runtime state: requests in flight (for least-request) and outlier detection.
 #[derive(Debug, Default)]
@@ -37,6 +38,8 @@ pub(super) struct Target {
     /// At least 1 (Envoy's minimum endpoint weight).
     pub(super) weight: u32,
     pub(super) host: Arc<HostStats>,
+    /// Plaintext, mesh mTLS or TLS origination.
+    pub(super) tls: TargetTls,
 }
 
 /// The endpoints of one cluster for one service port, with the balancing tables.
@@ -60,20 +63,21 @@ impl View {
         service_port: Option<u16>,
         registry: &HostRegistry,
     ) -> View {
-        let dialable: Vec<(String, Authority, u32)> = cluster
+        let dialable: Vec<(String, Authority, u32, TargetTls)> = cluster
             .endpoints
             .iter()
             .filter_map(|e| dialable(cluster, e, service_port))
             .collect();
-        let hosts = registry.hosts(cluster, dialable.iter().map(|(a, _, _)| a.as_str()));
+        let hosts = registry.hosts(cluster, dialable.iter().map(|(a, _, _, _)| a.as_str()));
         let targets: Vec<Target> = dialable
             .into_iter()
             .zip(hosts)
-            .map(|((authority, uri_authority, weight), host)| Target {
+            .map(|((authority, uri_authority, weight, tls), host)| Target {
                 authority,
                 uri_authority,
                 weight,
                 host,
+                tls,
             })
             .collect();
         let weights: Vec<u32> = targets.iter().map(|t| t.weight).collect();
@@ -116,7 +120,7 @@ fn dialable(
     cluster: &Cluster,
     endpoint: &Endpoint,
     service_port: Option<u16>,
-) -> Option<(String, Authority, u32)> {
+) -> Option<(String, Authority, u32, TargetTls)> {
     let port = endpoint.port_for(service_port).or_else(|| {
         (cluster.key.port.is_none() && endpoint.ports.len() == 1)
             .then(|| endpoint.port_for(None))
@@ -124,7 +128,12 @@ fn dialable(
     })?;
     let authority = authority(&endpoint.address, port);
     match Authority::try_from(authority.as_str()) {
-        Ok(uri_authority) => Some((authority, uri_authority, endpoint.weight.max(1))),
+        Ok(uri_authority) => Some((
+            authority,
+            uri_authority,
+            endpoint.weight.max(1),
+            target_tls(cluster, endpoint),
+        )),
         Err(err) => {
             tracing::warn!(cluster = %cluster.key, %authority, %err, "endpoint skipped: not a valid authority");
             None

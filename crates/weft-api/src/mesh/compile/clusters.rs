@@ -1,5 +1,7 @@
 //! Clusters: one per (host, subset, port) that a route forwards or mirrors to, with the
 //! service's endpoints (narrowed to the subset's labels) and the DestinationRule's policy.
+//! Client TLS follows the same merge (see [`traffic`](super::traffic)); the expected server
+//! names come from the ServiceEntry's `subjectAltNames`.
 //! A subset no DestinationRule defines makes an empty cluster marked `undefined_subset`.
 //! TCP/TLS route destinations are clusters too, and every registered service has its default
 //! cluster (host, no subset, no port), as Istio builds `outbound|port||host` for every service
@@ -101,8 +103,10 @@ fn cluster(inputs: &Inputs<'_>, registry: &Registry, key: ClusterKey) -> Cluster
         outlier: policy.outlier(),
         undefined_subset,
         version: subset.and_then(|s| s.labels.get("version").cloned()),
-        tls: None,
-        subject_alt_names: Vec::new(),
+        tls: policy.tls(),
+        subject_alt_names: service
+            .map(|s| s.subject_alt_names.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -3,6 +3,11 @@
 //! WorkloadEntries, `DNS`/`DNS_ROUND_ROBIN` names (the host itself when there are none), `NONE`
 //! and `DYNAMIC_DNS` none (the proxy forwards to the original destination).
 //!
+//! Endpoints of WorkloadEntries with a `serviceAccount` carry its SPIFFE identity
+//! (`spiffe://<trust domain>/ns/<namespace>/sa/<serviceAccount>`, the namespace being the
+//! ServiceEntry's for inline endpoints and the WorkloadEntry's for selected ones); others have
+//! none. Kubernetes workloads (Deployments, pods) are not registry sources here.
+//!
 //! ServiceEntry hosts are literal: they are never qualified. When two entries name the same
 //! host, the first one by namespace/name defines it (Istio merges same-namespace entries).
 
@@ -14,6 +19,7 @@ use crate::mesh::{Endpoint, EndpointAddress};
 use crate::model::{Resolution, ServiceEntry, WorkloadEntry};
 
 use super::inputs::{Inputs, Named};
+use super::tls::spiffe_identity;
 
 /// One port of a service.
 #[derive(Clone)]
@@ -33,6 +39,8 @@ pub(super) struct Service {
     pub namespace: String,
     pub ports: Vec<ServicePort>,
     pub endpoints: Vec<Endpoint>,
+    /// The ServiceEntry's `subjectAltNames`.
+    pub subject_alt_names: Vec<String>,
 }
 
 /// Services by host.
@@ -48,14 +56,14 @@ impl Registry {
             by_host: BTreeMap::new(),
         };
         for se in &inputs.service_entries {
-            let selected = selected_workloads(inputs, se);
+            let workloads = workloads(inputs, se);
             let ports = service_ports(se.spec);
             for host in &se.spec.hosts {
                 let host = host.to_ascii_lowercase();
                 if registry.by_host.contains_key(&host) {
                     continue;
                 }
-                let endpoints = endpoints(se.spec, &host, &ports, &selected);
+                let endpoints = endpoints(se.spec, &host, &ports, &workloads);
                 registry
                     .by_host
                     .insert(host.clone(), registry.services.len());
@@ -64,6 +72,7 @@ impl Registry {
                     namespace: se.resource.namespace().to_string(),
                     ports: ports.clone(),
                     endpoints,
+                    subject_alt_names: se.spec.subject_alt_names.clone(),
                 });
             }
         }
@@ -128,16 +137,35 @@ fn is_http2(protocol: &str) -> bool {
     )
 }
 
+/// A WorkloadEntry that serves a ServiceEntry, inline or selected, with its effective labels
+/// and the SPIFFE identity of its `serviceAccount`.
+struct Workload<'a> {
+    entry: &'a WorkloadEntry,
+    labels: BTreeMap<String, String>,
+    identity: Option<String>,
+}
+
+/// The entry's inline endpoints, then the WorkloadEntries it selects. An identity's namespace
+/// is the namespace of the resource that declares the workload.
+fn workloads<'a>(inputs: &Inputs<'a>, se: &Named<'a, ServiceEntry>) -> Vec<Workload<'a>> {
+    let trust_domain = &inputs.opts.trust_domain;
+    let namespace = se.resource.namespace();
+    let inline = se.spec.endpoints.iter().map(|we| Workload {
+        entry: we,
+        labels: we.labels.clone(),
+        identity: spiffe_identity(trust_domain, namespace, we.service_account.as_deref()),
+    });
+    inline.chain(selected_workloads(inputs, se)).collect()
+}
+
 /// Standalone WorkloadEntries of the entry's namespace whose labels include every label of its
 /// `workloadSelector`, with their labels (spec labels, overridden by metadata labels).
-fn selected_workloads<'a>(
-    inputs: &Inputs<'a>,
-    se: &Named<'a, ServiceEntry>,
-) -> Vec<(&'a WorkloadEntry, BTreeMap<String, String>)> {
+fn selected_workloads<'a>(inputs: &Inputs<'a>, se: &Named<'a, ServiceEntry>) -> Vec<Workload<'a>> {
     let Some(selector) = &se.spec.workload_selector else {
         return Vec::new();
     };
     let wanted = selector.labels.clone().unwrap_or_default();
+    let trust_domain = &inputs.opts.trust_domain;
     inputs
         .workload_entries
         .iter()
@@ -145,9 +173,17 @@ fn selected_workloads<'a>(
         .map(|we| {
             let mut labels = we.spec.labels.clone();
             labels.extend(we.resource.meta.labels.clone());
-            (we.spec, labels)
+            Workload {
+                entry: we.spec,
+                labels,
+                identity: spiffe_identity(
+                    trust_domain,
+                    we.resource.namespace(),
+                    we.spec.service_account.as_deref(),
+                ),
+            }
         })
-        .filter(|(_, labels)| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        .filter(|w| wanted.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
         .collect()
 }
 
@@ -155,24 +191,22 @@ fn endpoints(
     se: &ServiceEntry,
     host: &str,
     ports: &[ServicePort],
-    selected: &[(&WorkloadEntry, BTreeMap<String, String>)],
+    workloads: &[Workload<'_>],
 ) -> Vec<Endpoint> {
-    let workloads = || {
-        let inline = se.endpoints.iter().map(|we| (we, we.labels.clone()));
-        let selected = selected.iter().map(|(we, labels)| (*we, labels.clone()));
-        inline
-            .chain(selected)
-            .filter_map(|(we, labels)| workload_endpoint(we, labels, ports))
+    let workload_endpoints = || {
+        workloads
+            .iter()
+            .filter_map(|w| workload_endpoint(w, ports))
             .collect::<Vec<_>>()
     };
     match se.resolution.unwrap_or(Resolution::None) {
         Resolution::None | Resolution::DynamicDns => Vec::new(),
-        Resolution::Static => workloads(),
+        Resolution::Static => workload_endpoints(),
         Resolution::Dns | Resolution::DnsRoundRobin => {
-            if se.endpoints.is_empty() && selected.is_empty() {
+            if workloads.is_empty() {
                 host_endpoint(host, ports).into_iter().collect()
             } else {
-                workloads()
+                workload_endpoints()
             }
         }
     }
@@ -196,11 +230,8 @@ fn port_map(named: &BTreeMap<String, i64>, ports: &[ServicePort]) -> BTreeMap<u1
 
 /// A WorkloadEntry as an endpoint. Unix socket addresses are not dialable by the proxy and are
 /// skipped, as are entries without an address.
-fn workload_endpoint(
-    we: &WorkloadEntry,
-    labels: BTreeMap<String, String>,
-    ports: &[ServicePort],
-) -> Option<Endpoint> {
+fn workload_endpoint(w: &Workload<'_>, ports: &[ServicePort]) -> Option<Endpoint> {
+    let we = w.entry;
     let address = we.address.as_deref().filter(|a| !a.is_empty())?;
     if address.starts_with("unix://") {
         return None;
@@ -212,13 +243,13 @@ fn workload_endpoint(
     Some(Endpoint {
         address,
         ports: port_map(&we.ports, ports),
-        labels,
+        labels: w.labels.clone(),
         weight: we
             .weight
             .and_then(|w| u32::try_from(w).ok())
             .filter(|w| *w > 0)
             .unwrap_or(1),
-        identity: None,
+        identity: w.identity.clone(),
     })
 }
 

@@ -1,23 +1,27 @@
 //! A cluster's traffic policy, merged as Istio's `MergeTrafficPolicy` does: the rule's policy,
 //! replaced by its port-level settings for the cluster's port, then the subset's policy field
 //! by field, replaced again by the subset's port-level settings. Port-level settings replace
-//! load balancer, connection pool and outlier detection together: what they leave unset gets
-//! the defaults, not the destination-level value. Unset fields get Istio's defaults.
+//! load balancer, connection pool, outlier detection and client TLS together: what they leave
+//! unset gets the defaults (for `tls`: auto mTLS), not the destination-level value. Unset fields
+//! get Istio's defaults. A `tls` block without `mode` counts as no `tls` at all.
 
 use std::time::Duration;
 
-use crate::mesh::{ConnectionPool, ConsistentHashKey, LbPolicy, OutlierPolicy};
+use crate::mesh::{ConnectionPool, ConsistentHashKey, LbPolicy, OutlierPolicy, UpstreamTls};
 use crate::model::{
-    ConnectionPoolSettings, ConsistentHashLb, DurationText, H2UpgradePolicy, LoadBalancerSettings,
-    OutlierDetection, SimpleLb, TrafficPolicy,
+    ClientTlsSettings, ConnectionPoolSettings, ConsistentHashLb, DurationText, H2UpgradePolicy,
+    LoadBalancerSettings, OutlierDetection, SimpleLb, TrafficPolicy,
 };
 
-/// The policy fields a cluster uses (client `tls` is not part of the compiled model yet).
+use super::tls;
+
+/// The policy fields a cluster uses.
 #[derive(Default, Clone, Copy)]
 pub(super) struct Policy<'a> {
     lb: Option<&'a LoadBalancerSettings>,
     pool: Option<&'a ConnectionPoolSettings>,
     outlier: Option<&'a OutlierDetection>,
+    tls: Option<&'a ClientTlsSettings>,
 }
 
 impl<'a> Policy<'a> {
@@ -39,6 +43,7 @@ impl<'a> Policy<'a> {
             lb: tp.load_balancer.as_ref().or(self.lb),
             pool: tp.connection_pool.as_ref().or(self.pool),
             outlier: tp.outlier_detection.as_ref().or(self.outlier),
+            tls: tls::with_mode(tp.tls.as_ref()).or(self.tls),
         }
     }
 
@@ -53,6 +58,7 @@ impl<'a> Policy<'a> {
                 lb: p.load_balancer.as_ref(),
                 pool: p.connection_pool.as_ref(),
                 outlier: p.outlier_detection.as_ref(),
+                tls: tls::with_mode(p.tls.as_ref()),
             },
             None => self,
         }
@@ -68,6 +74,11 @@ impl<'a> Policy<'a> {
 
     pub fn outlier(&self) -> Option<OutlierPolicy> {
         self.outlier.map(outlier_policy)
+    }
+
+    /// `None` when no level sets `tls`: the proxy then decides per endpoint (auto mTLS).
+    pub fn tls(&self) -> Option<UpstreamTls> {
+        self.tls.and_then(tls::upstream_tls)
     }
 }
 

@@ -1,11 +1,12 @@
 //! Compilation cases over small multi-document inputs: the registry and host table
 //! ([`hosts`]), routes and their actions ([`routes`]), clusters and traffic policy
-//! ([`clusters`]), TCP and TLS routes ([`tcp`]).
+//! ([`clusters`]), TCP and TLS routes ([`tcp`]), client TLS and endpoint identities ([`tls`]).
 
 mod clusters;
 mod hosts;
 mod routes;
 mod tcp;
+mod tls;
 
 use crate::load::load_text;
 use crate::mesh::{
