@@ -138,10 +138,10 @@ impl Sidecar {
     /// Serves until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let ready = Arc::new(AtomicBool::new(true));
-        let config = self.state.config.clone();
+        let state = self.state.clone();
         let admin_state = AdminState {
             ready,
-            config_dump: Arc::new(move || config.dump()),
+            config_dump: Arc::new(move || config_dump(&state)),
             registry: self.registry.clone(),
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -183,4 +183,33 @@ impl Sidecar {
         }
         let _ = admin.await;
     }
+}
+
+/// `/config_dump`: the active config, plus who this proxy is (its SPIFFE ID and certificate
+/// generation) and, with an inbound listener, the policies that apply to it.
+fn config_dump(state: &ProxyState) -> serde_json::Value {
+    let mut dump = state.config.dump();
+    let identity = state.identity.as_ref().map(|store| {
+        let current = store.current();
+        serde_json::json!({
+            "spiffe_id": current.id.to_string(),
+            "generation": current.generation,
+        })
+    });
+    let inbound = state.inbound.as_ref().map(|target| {
+        let mesh = state.config.load();
+        let policy = state.inbound_policies.get(&mesh, &state.workload);
+        serde_json::json!({
+            "app": target.app.to_string(),
+            "port": target.port,
+            "peer_authentication": policy.peer.mode(target.port),
+            "authorization_policies": policy.authz.policy_ids().collect::<Vec<_>>(),
+            "path_normalization": state.normalization.as_str(),
+        })
+    });
+    if let Some(obj) = dump.as_object_mut() {
+        obj.insert("identity".into(), identity.unwrap_or_default());
+        obj.insert("inbound".into(), inbound.unwrap_or_default());
+    }
+    dump
 }

@@ -109,8 +109,14 @@ pub async fn handle(
     }
     let started = Instant::now();
     let mut record = RequestRecord::begin(SystemTime::now(), &req, conn.peer, conn.local);
+    let mut req = req;
+    let upgrade =
+        super::upgrade::requested(req.headers()).map(|u| (u, hyper::upgrade::on(&mut req)));
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if let Some((protocol, _)) = &upgrade {
+        super::upgrade::restore(&mut parts.headers, protocol);
+    }
     ensure_request_id(&mut parts.headers, &mut record);
     let Some(authority) = authority(&parts) else {
         let o = Outcome::local(
@@ -154,6 +160,9 @@ pub async fn handle(
     record.destination_version = version;
     let mut outcome = outcome;
     strip_hop_by_hop(outcome.response.headers_mut());
+    if let Some((protocol, downstream)) = upgrade {
+        super::upgrade::splice(downstream, &mut outcome.response, &protocol);
+    }
     Ok(state
         .telemetry
         .finish(record, outcome, started, &state.workload, vhost_name))

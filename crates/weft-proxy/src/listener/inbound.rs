@@ -39,6 +39,7 @@ use tokio::net::{TcpListener, TcpStream};
 use weft_api::mesh::MeshConfig;
 
 use super::http::{ProxyState, Workload, ensure_request_id, strip_hop_by_hop};
+use super::upgrade;
 use crate::body::{ProxyBody, boxed};
 use crate::policy::authorization::{Authorizer, Decision, RequestAttributes};
 use crate::policy::jwt::{Authenticated, JwtAuthenticator, JwtError};
@@ -269,8 +270,13 @@ async fn handle_inbound(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let mut record = RequestRecord::begin(SystemTime::now(), &req, conn.peer, conn.local);
+    let mut req = req;
+    let upgrade = upgrade::requested(req.headers()).map(|u| (u, hyper::upgrade::on(&mut req)));
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if let Some((protocol, _)) = &upgrade {
+        upgrade::restore(&mut parts.headers, protocol);
+    }
     ensure_request_id(&mut parts.headers, &mut record);
     let original = parts.headers.remove(ORIGINAL_PROTOCOL);
     parts.headers.remove(XFCC);
@@ -293,6 +299,9 @@ async fn handle_inbound(
     };
     let mut outcome = outcome;
     strip_hop_by_hop(outcome.response.headers_mut());
+    if let Some((protocol, downstream)) = upgrade {
+        upgrade::splice(downstream, &mut outcome.response, &protocol);
+    }
     Ok(finish(record, outcome))
 }
 
@@ -380,7 +389,9 @@ async fn forward_to_app(
             "no_healthy_upstream",
         );
     };
+    let upgrading = upgrade::requested(req.headers()).is_some();
     let version = match original.and_then(|v| v.to_str().ok()) {
+        _ if upgrading => Version::HTTP_11,
         Some("HTTP/2") => Version::HTTP_2,
         Some("HTTP/1.0") => Version::HTTP_10,
         Some(_) => Version::HTTP_11,

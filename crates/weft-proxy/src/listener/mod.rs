@@ -9,6 +9,7 @@ pub mod outbound;
 mod sni;
 mod splice;
 pub mod tunnel;
+pub(crate) mod upgrade;
 
 pub use self::http::ProxyState;
 pub use inbound::serve_inbound;

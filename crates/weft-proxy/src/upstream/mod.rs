@@ -117,11 +117,13 @@ impl Upstreams {
             return Err(UpstreamError::NoHealthyUpstream);
         };
         let endpoint = target.authority.clone();
+        let upgrade = crate::listener::upgrade::requested(req.headers()).is_some();
         let sender = match compiled.tls.sender(
             cluster,
             &target.authority,
             &target.tls,
             self.identity.as_ref(),
+            upgrade,
         ) {
             Ok(sender) => sender,
             Err(err) => {
@@ -136,7 +138,7 @@ impl Upstreams {
             Sender::Plain => (cluster.pool.http2, false),
             Sender::Tls(_) if target.tls.is_mesh() => {
                 mark_original_protocol(&mut req);
-                (true, true)
+                (!upgrade, true)
             }
             Sender::Tls(_) => (cluster.pool.http2, true),
         };
@@ -146,7 +148,7 @@ impl Upstreams {
                 source: Box::new(err),
             });
         }
-        tracing::debug!(cluster = %cluster.key, %endpoint, tls, "sending upstream");
+        tracing::debug!(cluster = %cluster.key, %endpoint, tls, upgrade, "sending upstream");
         let result = match sender {
             Sender::Plain => compiled.client.request(req).await,
             Sender::Tls(client) => client.request(req).await,

@@ -24,7 +24,7 @@ use weft_identity::SpiffeId;
 
 use super::pool::{self, TlsHttpClient};
 use crate::tls::origin::origin_target;
-use crate::tls::{ALPN_H2, IdentityStore, TlsConnector, TlsTarget};
+use crate::tls::{ALPN_H2, ALPN_HTTP11, IdentityStore, TlsConnector, TlsTarget};
 
 /// How one endpoint is dialed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +141,7 @@ impl TlsClients {
         authority: &str,
         tls: &TargetTls,
         identity: Option<&Arc<IdentityStore>>,
+        upgrade: bool,
     ) -> Result<Sender, TlsSetupError> {
         let target = match (tls, identity) {
             (TargetTls::Plain, _)
@@ -158,13 +159,20 @@ impl TlsClients {
             }
             (TargetTls::Origin { files, mutual }, _) => TargetSpec::Origin(files, *mutual),
         };
+        // Upgrades need an HTTP/1.1 connection of their own.
+        let key = if upgrade {
+            format!("{authority}|http/1.1")
+        } else {
+            authority.to_string()
+        };
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(authority) {
+        if let Some(client) = clients.get(&key) {
             return Ok(Sender::Tls(client.clone()));
         }
+        let alpn = if upgrade { ALPN_HTTP11 } else { ALPN_H2 };
         let target = match target {
             TargetSpec::Mesh(identity, expected, sni) => {
-                TlsTarget::mesh(identity.clone(), expected.clone(), sni, ALPN_H2)
+                TlsTarget::mesh(identity.clone(), expected.clone(), sni, alpn)
             }
             TargetSpec::Origin(files, mutual) => {
                 origin_target(files, mutual, &cluster.key.host, cluster.pool.http2)
@@ -173,7 +181,7 @@ impl TlsClients {
         };
         let connector = TlsConnector::new(pool::connector(&cluster.pool), Arc::new(target));
         let client = pool::tls_client(&cluster.pool, connector);
-        clients.insert(authority.to_string(), client.clone());
+        clients.insert(key, client.clone());
         Ok(Sender::Tls(client))
     }
 }
