@@ -50,7 +50,8 @@ impl Location {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(cookie_pairs)
-                .filter_map(|(_, key, value)| (key == name).then(|| value.to_string()))
+                .filter(|(_, key, _)| key == name)
+                .map(|(_, _, value)| value.to_string())
                 .filter(|v| !v.is_empty())
                 .collect(),
         }
