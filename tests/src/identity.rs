@@ -73,6 +73,23 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// Re-issues `spiffe_id` into `dir` as a rotating agent would: a new certificate and key
+    /// are written to a sibling directory first, then `cert-chain.pem`, `key.pem` and
+    /// `root-cert.pem` are renamed into place one after the other. A reader may therefore
+    /// briefly see the new certificate next to the old key, and must keep its identity then.
+    pub fn rotate(&self, spiffe_id: &str, dir: &Path) -> anyhow::Result<()> {
+        let staging = self.dir.join(format!("staging-{}", crate::proxy::unique()));
+        self.issue_into(spiffe_id, &staging, "24h")?;
+        for name in ["cert-chain.pem", "key.pem", "root-cert.pem"] {
+            std::fs::rename(staging.join(name), dir.join(name))
+                .with_context(|| format!("moving {name} into {}", dir.display()))?;
+        }
+        let _ = std::fs::remove_dir(&staging);
+        Ok(())
+    }
+}
+
 impl Drop for TestCa {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);

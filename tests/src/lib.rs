@@ -16,12 +16,14 @@ mod identity;
 mod mesh;
 mod process;
 mod proxy;
+pub mod raw;
+pub mod tls;
 mod wait;
 
 pub use binary::{try_weft_bin, weft_bin};
 pub use echo::{TestEcho, TestEchoBuilder, echo_count};
 pub use identity::TestCa;
-pub use mesh::{reviews_mesh, service_mesh};
+pub use mesh::{reviews_mesh, service_mesh, sidecar_service};
 pub use process::{Listener, WeftProcess};
 pub use proxy::{ProxyClient, TestProxy};
 pub use wait::{WaitTimeout, wait_until, wait_until_async};

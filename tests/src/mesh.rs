@@ -1,5 +1,7 @@
 //! Config builders for tests: a `reviews` service backed by test servers, as Istio YAML.
 
+use std::net::SocketAddr;
+
 use crate::TestEcho;
 
 /// A ServiceEntry for `reviews` (port 9080 speaking `protocol`) with one endpoint per
@@ -42,4 +44,27 @@ pub fn reviews_mesh(backends: &[(&TestEcho, &str)], extra: &str) -> String {
         .map(|(echo, v)| (echo.addr().port(), *v))
         .collect();
     service_mesh(&ports, "HTTP", extra)
+}
+
+/// A ServiceEntry for `NAME.default.svc.cluster.local` (port 9080, HTTP) whose one endpoint is
+/// a weft sidecar's inbound listener: labelled `security.istio.io/tlsMode: istio`, so client
+/// proxies speak mutual TLS to it, and running as `service_account` when given (the identity
+/// clients then expect). One YAML document, without a trailing `---`.
+pub fn sidecar_service(name: &str, inbound: SocketAddr, service_account: Option<&str>) -> String {
+    let sa = service_account.map_or(String::new(), |sa| format!(", serviceAccount: {sa}"));
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: [{name}.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: {ip}, ports: {{http: {port}}}, labels: {{app: {name}, security.istio.io/tlsMode: istio}}{sa}}}
+",
+        ip = inbound.ip(),
+        port = inbound.port(),
+    )
 }

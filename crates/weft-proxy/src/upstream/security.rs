@@ -124,13 +124,13 @@ pub enum TlsSetupError {
 /// The TLS clients of one compiled cluster, one per endpoint authority.
 #[derive(Default)]
 pub(super) struct TlsClients {
-    clients: Mutex<HashMap<String, TlsHttpClient>>,
+    clients: Mutex<HashMap<String, Arc<TlsHttpClient>>>,
 }
 
 /// What a try uses to send.
 pub(super) enum Sender {
     Plain,
-    Tls(TlsHttpClient),
+    Tls(Arc<TlsHttpClient>),
 }
 
 impl TlsClients {
@@ -180,7 +180,7 @@ impl TlsClients {
             }
         };
         let connector = TlsConnector::new(pool::connector(&cluster.pool), Arc::new(target));
-        let client = pool::tls_client(&cluster.pool, connector);
+        let client = Arc::new(pool::tls_client(&cluster.pool, connector));
         clients.insert(key, client.clone());
         Ok(Sender::Tls(client))
     }

@@ -164,8 +164,19 @@ fn parse_jwks_uri(uri: &str) -> Result<(), String> {
         let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
         check_host_port(host).map_err(parse_err)?;
     }
+    // weft extension for standalone proxies: a key set on disk, `file:///absolute/path`.
+    if scheme == "file" {
+        return match rest.strip_prefix("//") {
+            Some(path) if path.starts_with('/') => Ok(()),
+            _ => Err(format!(
+                "parse {uri:?}: a file URI must name an absolute path (file:///path/to/jwks.json)"
+            )),
+        };
+    }
     if scheme != "http" && scheme != "https" {
-        return Err(format!("URI scheme {scheme:?} is not supported"));
+        return Err(format!(
+            "URI scheme {scheme:?} is not supported (http, https, or file:///path)"
+        ));
     }
     Ok(())
 }
@@ -361,6 +372,14 @@ mod tests {
         }
         let f = run(json!({"jwtRules": [{"jwksUri": "HTTPS://Example.com:8443/keys?x=1#frag"}]}));
         assert!(f.is_empty(), "{f:?}");
+        let f =
+            run(json!({"jwtRules": [{"issuer": "i", "jwksUri": "file:///etc/weft/jwks.json"}]}));
+        assert!(f.is_empty(), "{f:?}");
+        let f = run(json!({"jwtRules": [{"issuer": "i", "jwksUri": "file://relative/jwks.json"}]}));
+        assert!(
+            has(&f, "spec.jwtRules[0].jwksUri", "absolute path"),
+            "{f:?}"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use http::HeaderMap;
-use weft_api::model::{AuthorizationAction, AuthorizationPolicy, WorkloadSelector};
+use weft_api::model::{AuthorizationAction, AuthorizationPolicy};
 use weft_api::{Resource, Spec};
 
 use compile::CompiledRule;
@@ -233,7 +233,7 @@ fn compile_policy(
     if policy.target_ref.is_some() || !policy.target_refs.is_empty() {
         return None;
     }
-    if !selects(policy.selector.as_ref(), labels) {
+    if !super::selects(policy.selector.as_ref(), labels) {
         return None;
     }
     let action = match policy.action.unwrap_or(AuthorizationAction::Allow) {
@@ -250,13 +250,6 @@ fn compile_policy(
         dry_run: is_dry_run(resource),
         rules: rules.map(|r| CompiledRule::compile(r, namespace)).collect(),
     })
-}
-
-/// No selector, or every `matchLabels` entry present in `labels`.
-fn selects(selector: Option<&WorkloadSelector>, labels: &BTreeMap<String, String>) -> bool {
-    selector
-        .and_then(|s| s.match_labels.as_ref())
-        .is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)))
 }
 
 /// The annotation as Go's `strconv.ParseBool` reads it (Istio's parser).

@@ -244,15 +244,17 @@ async fn fetch(
 }
 
 fn has_scheme(uri: &str, scheme: &str) -> bool {
-    uri.len() > scheme.len() + 3
-        && uri[..scheme.len()].eq_ignore_ascii_case(scheme)
-        && uri[scheme.len()..].starts_with("://")
+    uri.get(..scheme.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        && uri
+            .get(scheme.len()..)
+            .is_some_and(|rest| rest.starts_with("://"))
 }
 
 /// `file:///abs/path` or `/abs/path`.
 fn local_path(uri: &str) -> Option<&str> {
     let path = if has_scheme(uri, "file") {
-        &uri["file://".len()..]
+        uri.get("file://".len()..)?
     } else {
         uri
     };

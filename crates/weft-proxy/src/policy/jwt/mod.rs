@@ -77,7 +77,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::HeaderName;
 use http::request::Parts;
-use weft_api::model::{RequestAuthentication, WorkloadSelector};
+use weft_api::model::RequestAuthentication;
 use weft_api::{Resource, Spec};
 
 pub use cache::{DEFAULT_REFRESH_INTERVAL, DEFAULT_RETRY_BACKOFF, JwksCache, MAX_JWKS_BYTES};
@@ -329,12 +329,5 @@ impl JwtAuthenticator {
 fn applies(policy: &RequestAuthentication, labels: &BTreeMap<String, String>) -> bool {
     policy.target_ref.is_none()
         && policy.target_refs.is_empty()
-        && selects(policy.selector.as_ref(), labels)
-}
-
-/// No selector, or every `matchLabels` entry present in `labels`.
-fn selects(selector: Option<&WorkloadSelector>, labels: &BTreeMap<String, String>) -> bool {
-    selector
-        .and_then(|s| s.match_labels.as_ref())
-        .is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        && super::selects(policy.selector.as_ref(), labels)
 }

@@ -951,3 +951,51 @@ fn response_code_details_follow_the_message() {
         "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections"
     );
 }
+
+#[tokio::test]
+async fn odd_jwks_uris_fail_closed_without_panic() {
+    let key = ec_key("ec1");
+    let token = sign(&key, claims("alice"));
+    for uri in [
+        "htt€p://x/jwks",
+        "€",
+        "ftp://example.com/jwks",
+        "relative/jwks.json",
+        "HTTPS://x/",
+    ] {
+        let a = one_rule(json!({"issuer": ISS, "jwksUri": uri}));
+        assert_eq!(
+            check(&a, &token).await,
+            Err(JwtError::JwksFetchFail),
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rule_without_issuer_accepts_any_issuer_its_keys_verify() {
+    let key = ec_key("ec1");
+    let a = one_rule(json!({"jwks": jwks(&[&key]), "jwksUri": "http://127.0.0.1:1/unused"}));
+    let mut c = claims("carol");
+    c["iss"] = json!("https://anyone.example.com");
+    assert_eq!(
+        principal(check(&a, &sign(&key, c)).await),
+        "https://anyone.example.com/carol"
+    );
+}
+
+#[test]
+fn base64url_decoding() {
+    use super::token::b64url_decode;
+    assert_eq!(b64url_decode("").unwrap(), b"");
+    assert_eq!(b64url_decode("YQ").unwrap(), b"a");
+    assert_eq!(b64url_decode("YQ==").unwrap(), b"a");
+    assert_eq!(b64url_decode("YWI").unwrap(), b"ab");
+    assert_eq!(b64url_decode("_-8").unwrap(), [0xff, 0xef]);
+    assert!(b64url_decode("Y").is_none(), "impossible length");
+    assert!(b64url_decode("YR").is_none(), "non-canonical trailing bits");
+    assert!(b64url_decode("Y+/=").is_none(), "standard alphabet");
+    assert!(b64url_decode("€€").is_none());
+    let bytes: Vec<u8> = (0..=255).collect();
+    assert_eq!(b64url_decode(&b64url(&bytes)).unwrap(), bytes);
+}
