@@ -58,16 +58,6 @@ impl Server {
     /// service account `sa` (certificate from `ca`) with labels `labels` (`k=v,...`).
     fn start(ca: &TestCa, config: &str, app: &str, sa: &str, labels: &str) -> Server {
         let identity = ca.issue(&spiffe(sa));
-        Self::start_with_identity(identity, config, app, sa, labels)
-    }
-
-    fn start_with_identity(
-        identity: PathBuf,
-        config: &str,
-        app: &str,
-        sa: &str,
-        labels: &str,
-    ) -> Server {
         let echo = TestEcho::start(app);
         let app_addr = echo.addr().to_string();
         let identity_dir = identity.display().to_string();
@@ -112,9 +102,14 @@ impl Server {
 
     /// Replaces the sidecar's config and waits until it is in effect.
     async fn reconfigure(&self, config: &str, version: u64) {
-        self.proxy.write_config(config).unwrap();
-        self.proxy.wait_for_version(version).await.unwrap();
+        reload(&self.proxy, config, version).await;
     }
+}
+
+/// Replaces `proxy`'s config and waits until `version` is active.
+async fn reload(proxy: &TestProxy, config: &str, version: u64) {
+    proxy.write_config(config).unwrap();
+    proxy.wait_for_version(version).await.unwrap();
 }
 
 /// A client-side proxy running as `sa` with the certificate in `identity`, whose config is
@@ -330,6 +325,10 @@ async fn mtls_round_trip_hands_both_identities_to_the_app() {
         "the app speaks the caller's protocol"
     );
     assert_eq!(body["host"], REVIEWS, "the app sees the original Host");
+    assert!(
+        body["headers"].get("x-weft-original-protocol").is_none(),
+        "the hop's own header stays between the proxies: {body:#}"
+    );
     assert_xfcc(&reply, "productpage", &mesh.client_identity);
 
     let mut h2c = mesh.client.client(Version::HTTP_2).await.unwrap();
@@ -576,10 +575,7 @@ async fn destination_rule_tls_modes_override_auto_mtls() {
         "{{mode: ISTIO_MUTUAL, subjectAltNames: [\"{}\"]}}",
         spiffe("someone-else")
     ));
-    mesh.client
-        .write_config(&client_config(&mesh.server, &someone_else))
-        .unwrap();
-    mesh.client.wait_for_version(2).await.unwrap();
+    reload(&mesh.client, &client_config(&mesh.server, &someone_else), 2).await;
     let reply = call(&mesh.client, "/someone-else", &[]).await;
     assert_eq!(
         reply.status,
@@ -592,10 +588,7 @@ async fn destination_rule_tls_modes_override_auto_mtls() {
 
     // DISABLE sends plaintext, which STRICT closes.
     let disable = destination_rule_tls("{mode: DISABLE}");
-    mesh.client
-        .write_config(&client_config(&mesh.server, &disable))
-        .unwrap();
-    mesh.client.wait_for_version(3).await.unwrap();
+    reload(&mesh.client, &client_config(&mesh.server, &disable), 3).await;
     let reply = call(&mesh.client, "/disable-strict", &[]).await;
     assert_eq!(
         reply.status,
@@ -681,8 +674,7 @@ async fn call_after_reload(config: impl Fn(&Server) -> String) -> Reply {
     let mesh = Mesh::start("", "");
     let reply = call(&mesh.client, "/before", &[]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    mesh.client.write_config(&config(&mesh.server)).unwrap();
-    mesh.client.wait_for_version(2).await.unwrap();
+    reload(&mesh.client, &config(&mesh.server), 2).await;
     call(&mesh.client, "/after", &[]).await
 }
 

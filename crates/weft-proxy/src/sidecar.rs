@@ -11,7 +11,9 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::admin::{AdminState, serve_admin};
-use crate::control::{ActiveConfig, ConfigError, ConfigSource, watch_files};
+use crate::control::{
+    ActiveConfig, ConfigError, ConfigSource, Fingerprint, fingerprint, watch_files,
+};
 use crate::listener::http::Workload;
 use crate::listener::inbound::{InboundPolicies, InboundTarget};
 use crate::listener::{ProxyState, serve_inbound, serve_outbound};
@@ -62,6 +64,8 @@ pub struct Sidecar {
     admin: TcpListener,
     state: Arc<ProxyState>,
     source: ConfigSource,
+    /// The config files' state when the initial config was read.
+    loaded: Fingerprint,
     registry: Arc<Registry>,
 }
 
@@ -75,13 +79,15 @@ impl Sidecar {
     /// Loads the config (an invalid one is an error: nothing starts) and binds the listeners.
     pub async fn bind(opts: SidecarOptions) -> Result<Sidecar, StartError> {
         let source = opts.source.clone();
-        let initial = tokio::task::spawn_blocking(move || source.load(1))
-            .await
-            .map_err(|e| ConfigError {
-                message: e.to_string(),
-                file: None,
-                line: None,
-            })??;
+        let (loaded, initial) =
+            tokio::task::spawn_blocking(move || (fingerprint(&source), source.load(1)))
+                .await
+                .map_err(|e| ConfigError {
+                    message: e.to_string(),
+                    file: None,
+                    line: None,
+                })?;
+        let initial = initial?;
         let identity = match &opts.identity {
             Some(dir) => Some(IdentityStore::load(dir)?),
             None => None,
@@ -131,6 +137,7 @@ impl Sidecar {
             admin,
             state,
             source: opts.source,
+            loaded,
             registry: Arc::new(registry),
         })
     }
@@ -153,7 +160,11 @@ impl Sidecar {
             admin_state,
             stopped(stop_rx.clone()),
         ));
-        let watcher = tokio::spawn(watch_files(self.source.clone(), self.state.config.clone()));
+        let watcher = tokio::spawn(watch_files(
+            self.source.clone(),
+            self.state.config.clone(),
+            self.loaded,
+        ));
         let identity_watcher = self
             .state
             .identity

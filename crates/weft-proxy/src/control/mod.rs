@@ -4,7 +4,7 @@
 
 mod watch;
 
-pub use watch::watch_files;
+pub use watch::{Fingerprint, fingerprint, watch_files};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,9 +11,12 @@ use super::{ActiveConfig, ConfigSource};
 /// How often files are checked. Changes apply within this interval plus the load time.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-type Fingerprint = BTreeMap<PathBuf, (Option<SystemTime>, u64)>;
+/// The modification time and size of every config file.
+pub type Fingerprint = BTreeMap<PathBuf, (Option<SystemTime>, u64)>;
 
-fn fingerprint(source: &ConfigSource) -> Fingerprint {
+/// The files' state now: take it before loading, and hand it to [`watch_files`], so that an
+/// edit made while the proxy starts is not mistaken for one already loaded.
+pub fn fingerprint(source: &ConfigSource) -> Fingerprint {
     let mut out = Fingerprint::new();
     for path in &source.paths {
         let files = weft_api::load::config_files(path).unwrap_or_else(|_| vec![path.clone()]);
@@ -31,8 +34,8 @@ fn fingerprint(source: &ConfigSource) -> Fingerprint {
 
 /// Watches `source` forever, swapping `active` on every successful reload and recording the
 /// error (keeping the last good config) on a failed one.
-pub async fn watch_files(source: ConfigSource, active: Arc<ActiveConfig>) {
-    let mut seen = fingerprint(&source);
+pub async fn watch_files(source: ConfigSource, active: Arc<ActiveConfig>, loaded: Fingerprint) {
+    let mut seen = loaded;
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

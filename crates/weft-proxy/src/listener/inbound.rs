@@ -17,6 +17,11 @@
 //! calling application used (see [`crate::tls::ORIGINAL_PROTOCOL`]).
 //!
 //! Requests are recorded with `reporter="destination"` and the cluster `inbound|PORT||`.
+//!
+//! Connections that do not speak HTTP — plaintext whose first bytes are not an HTTP method or
+//! the HTTP/2 preface, or mTLS negotiated with ALPN `weft-tcp` (a client-side tunnel) — are
+//! relayed to the application as raw TCP after an AuthorizationPolicy check as a TCP
+//! connection; a denied one is closed, with `connection_termination_details` in its log line.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -46,9 +51,10 @@ use crate::policy::jwt::{Authenticated, JwtAuthenticator, JwtError};
 use crate::policy::normalize::normalize;
 use crate::policy::peer::{PeerAuthenticator, PeerMode};
 use crate::route::forward::Outcome;
+use crate::telemetry::access_log::{AccessLogEntry, millis};
 use crate::telemetry::response_flags::{ResponseFlag, ResponseFlags};
 use crate::telemetry::{InboundLabels, RequestRecord};
-use crate::tls::{ORIGINAL_PROTOCOL, PeerIdentity};
+use crate::tls::{ALPN_TCP, ORIGINAL_PROTOCOL, PeerIdentity};
 
 /// The header carrying the verified caller certificate to the application.
 pub const XFCC: &str = "x-forwarded-client-cert";
@@ -214,7 +220,10 @@ async fn accept(
         (true, PeerMode::Disable) => {
             tracing::debug!(%peer, "TLS connection refused: PeerAuthentication is DISABLE");
         }
-        (false, _) => serve_http(TokioIo::new(stream), conn(None, None), state, watcher),
+        (false, _) if looks_like_http(&stream).await => {
+            serve_http(TokioIo::new(stream), conn(None, None), state, watcher);
+        }
+        (false, _) => serve_tcp(stream, conn(None, None), state).await,
         (true, _) => {
             let Some(identity) = state.identity.as_ref() else {
                 tracing::warn!(%peer, "TLS connection refused: this proxy has no identity (--identity)");
@@ -239,9 +248,105 @@ async fn accept(
                 return;
             }
             let sni = session.server_name().map(Arc::from);
-            serve_http(TokioIo::new(tls), conn(caller, sni), state, watcher);
+            let alpn = session.alpn_protocol().map(String::from_utf8_lossy);
+            tracing::debug!(%peer, ?alpn, caller = ?caller.as_ref().map(|c| c.id.to_string()), "inbound mTLS connection");
+            if session.alpn_protocol() == Some(ALPN_TCP) {
+                serve_tcp(tls, conn(caller, sni), state).await;
+            } else {
+                serve_http(TokioIo::new(tls), conn(caller, sni), state, watcher);
+            }
         }
     }
+}
+
+/// Whether a plaintext connection speaks HTTP: its first bytes are an HTTP/1 method and a
+/// space, or the HTTP/2 preface. A connection that sends nothing within the detection timeout,
+/// or a prefix too short to tell, is treated as HTTP (hyper then decides).
+async fn looks_like_http(stream: &TcpStream) -> bool {
+    const METHODS: &[&[u8]] = &[
+        b"GET ",
+        b"POST ",
+        b"PUT ",
+        b"DELETE ",
+        b"HEAD ",
+        b"OPTIONS ",
+        b"PATCH ",
+        b"CONNECT ",
+        b"TRACE ",
+        b"PRI * HTTP/2.0",
+    ];
+    let mut buf = [0u8; 16];
+    let n = match tokio::time::timeout(DETECTION_TIMEOUT, stream.peek(&mut buf)).await {
+        Ok(Ok(n)) => n,
+        _ => return true,
+    };
+    let seen = &buf[..n];
+    METHODS.iter().any(|m| {
+        let len = m.len().min(seen.len());
+        seen[..len] == m[..len]
+    })
+}
+
+/// Raw TCP to the application: the connection is authorized as a TCP connection (HTTP-only
+/// policy fields cannot match, so ALLOW rules needing them do not allow and DENY rules needing
+/// them deny), then bytes are copied both ways. A denied connection is closed; the access log
+/// gets one line per connection.
+async fn serve_tcp<S>(mut downstream: S, conn: InboundConn, state: Arc<ProxyState>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Some(target) = state.inbound.as_ref() else {
+        return;
+    };
+    let started = Instant::now();
+    let mut entry = AccessLogEntry::new(SystemTime::now());
+    entry.downstream_remote_address = Some(conn.peer);
+    entry.downstream_local_address = Some(conn.local);
+    entry.requested_server_name = conn.sni.as_deref().map(str::to_string);
+    entry.upstream_cluster = Some(format!("inbound|{}||", target.port));
+    let policy = {
+        let mesh = state.config.load();
+        state.inbound_policies.get(&mesh, &state.workload)
+    };
+    let principal = conn.identity.as_ref().map(|p| p.id.principal());
+    let mut attributes = RequestAttributes::tcp(conn.peer.ip(), conn.local.ip(), target.port);
+    attributes.source_principal = principal.as_deref();
+    attributes.source_namespace = conn.identity.as_ref().map(|p| p.id.namespace());
+    attributes.sni = conn.sni.as_deref();
+    let verdict = policy.authz.evaluate(&attributes);
+    let log = |mut entry: AccessLogEntry| {
+        entry.duration = millis(started.elapsed());
+        if state.telemetry.access_log.is_enabled() {
+            state.telemetry.access_log.log(&entry);
+        }
+    };
+    if let Some(details) = verdict.decision.response_code_details() {
+        tracing::debug!(peer = %conn.peer, %details, "inbound TCP connection denied");
+        entry.connection_termination_details = Some(details.into());
+        return log(entry);
+    }
+    let mut app = match TcpStream::connect(target.app).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::debug!(app = %target.app, %err, "application connect failed");
+            entry.response_flags = ResponseFlag::UpstreamConnectionFailure.into();
+            entry.upstream_host = Some(target.app.to_string());
+            return log(entry);
+        }
+    };
+    let _ = app.set_nodelay(true);
+    entry.upstream_host = Some(target.app.to_string());
+    match tokio::io::copy_bidirectional(&mut downstream, &mut app).await {
+        Ok((received, sent)) => {
+            entry.bytes_received = received;
+            entry.bytes_sent = sent;
+        }
+        Err(err) => {
+            tracing::debug!(peer = %conn.peer, %err, "inbound TCP connection ended with an error");
+            entry.response_flags = ResponseFlag::UpstreamConnectionTermination.into();
+        }
+    }
+    log(entry);
 }
 
 fn serve_http<I>(io: TokioIo<I>, conn: InboundConn, state: Arc<ProxyState>, watcher: Watcher)
@@ -282,6 +387,7 @@ async fn handle_inbound(
     parts.headers.remove(XFCC);
     let authority = host_of_request(&parts);
     record.authority = authority.clone();
+    record.requested_server_name = conn.sni.as_deref().map(str::to_string);
     let labels = inbound_labels(&state.workload, conn.identity.as_deref());
     let port = state.inbound.as_ref().map_or(0, |t| t.port);
     let cluster = format!("inbound|{port}||");

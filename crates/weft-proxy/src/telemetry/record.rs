@@ -61,6 +61,8 @@ pub struct RequestRecord {
     pub x_forwarded_for: Option<String>,
     /// The matched route's name.
     pub route_name: Option<String>,
+    /// SNI of the downstream TLS connection (inbound mTLS).
+    pub requested_server_name: Option<String>,
     /// The destination subset's `version` label.
     pub destination_version: Option<String>,
     /// `grpc` when the request's content type is `application/grpc*`.
@@ -112,6 +114,7 @@ impl RequestRecord {
             user_agent: header(req, "user-agent"),
             x_forwarded_for: header(req, "x-forwarded-for"),
             route_name: None,
+            requested_server_name: None,
             destination_version: None,
             request_protocol: if is_grpc {
                 RequestProtocol::Grpc
@@ -284,6 +287,7 @@ fn entry(record: &RequestRecord, finished: &Finished, sent: u64, took: Duration)
         downstream_local_address: Some(record.downstream_local_address),
         downstream_remote_address: Some(record.downstream_remote_address),
         route_name: record.route_name.clone(),
+        requested_server_name: record.requested_server_name.clone(),
         ..AccessLogEntry::new(record.start_time)
     }
 }

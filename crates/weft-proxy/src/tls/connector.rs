@@ -82,6 +82,17 @@ impl TlsTarget {
         }
     }
 
+    /// Runs the client handshake over an established TCP connection.
+    pub async fn handshake(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, BoxError> {
+        let (config, name) = self.config()?;
+        Ok(tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?)
+    }
+
     fn config(&self) -> Result<(Arc<ClientConfig>, ServerName<'static>), BoxError> {
         match self {
             TlsTarget::Origin {
@@ -152,11 +163,8 @@ impl tower_service::Service<Uri> for TlsConnector {
         let connecting = self.http.call(uri);
         let target = self.target.clone();
         Box::pin(async move {
-            let (config, name) = target.config()?;
             let tcp = connecting.await?.into_inner();
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await?;
+            let tls = target.handshake(tcp).await?;
             Ok(TlsConnection {
                 io: TokioIo::new(tls),
             })

@@ -14,7 +14,7 @@ use rustls_pki_types::CertificateDer;
 use weft_identity::verify::{ExpectedIdentity, spiffe_id_of};
 use weft_identity::{SpiffeId, WorkloadIdentity};
 
-use super::{ALPN_H2, ALPN_HTTP11};
+use super::{ALPN_H2, ALPN_HTTP11, ALPN_TCP};
 
 /// How often the identity files are checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -146,7 +146,7 @@ fn load(dir: &Path, generation: u64) -> Result<Identity, IdentityError> {
         source,
     })?;
     let mut server = weft_identity::server_config(&workload, ExpectedIdentity::Any).map_err(err)?;
-    server.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()];
+    server.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec(), ALPN_TCP.to_vec()];
     Ok(Identity {
         id,
         generation,

@@ -21,3 +21,6 @@ pub const ORIGINAL_PROTOCOL: &str = "x-weft-original-protocol";
 /// ALPN protocol ids.
 pub const ALPN_H2: &[u8] = b"h2";
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// Raw TCP carried over mesh mTLS (a CONNECT tunnel or a `tcp` route on the client side):
+/// the server side relays bytes to the application instead of parsing HTTP.
+pub const ALPN_TCP: &[u8] = b"weft-tcp";

@@ -34,7 +34,7 @@ use weft_api::mesh::{Cluster, ClusterKey, ConnectionPool};
 
 pub use error::{BoxError, UpstreamError};
 pub use limits::RetryPermit;
-pub use tcp::TcpConnection;
+pub use tcp::{TcpConnection, UpstreamStream};
 
 use crate::body::ProxyBody;
 use crate::tls::IdentityStore;

@@ -24,7 +24,10 @@ use weft_identity::SpiffeId;
 
 use super::pool::{self, TlsHttpClient};
 use crate::tls::origin::origin_target;
-use crate::tls::{ALPN_H2, ALPN_HTTP11, IdentityStore, TlsConnector, TlsTarget};
+use crate::tls::{ALPN_H2, ALPN_HTTP11, ALPN_TCP, IdentityStore, TlsConnector, TlsTarget};
+
+/// TLS clients kept per cluster before the cache starts afresh.
+const MAX_CLIENTS: usize = 1024;
 
 /// How one endpoint is dialed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +128,8 @@ pub enum TlsSetupError {
 #[derive(Default)]
 pub(super) struct TlsClients {
     clients: Mutex<HashMap<String, Arc<TlsHttpClient>>>,
+    /// TLS targets for raw TCP connections (tunnels), per endpoint authority.
+    tcp: Mutex<HashMap<String, Arc<TlsTarget>>>,
 }
 
 /// What a try uses to send.
@@ -159,12 +164,9 @@ impl TlsClients {
             }
             (TargetTls::Origin { files, mutual }, _) => TargetSpec::Origin(files, *mutual),
         };
-        // Upgrades need an HTTP/1.1 connection of their own.
-        let key = if upgrade {
-            format!("{authority}|http/1.1")
-        } else {
-            authority.to_string()
-        };
+        // Upgrades need an HTTP/1.1 connection of their own; a client is reused only while
+        // its endpoint is verified the same way (expected identities, SNI, files).
+        let key = format!("{authority}|{upgrade}|{tls:?}");
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(client) = clients.get(&key) {
             return Ok(Sender::Tls(client.clone()));
@@ -181,8 +183,61 @@ impl TlsClients {
         };
         let connector = TlsConnector::new(pool::connector(&cluster.pool), Arc::new(target));
         let client = Arc::new(pool::tls_client(&cluster.pool, connector));
+        // Keys of configurations no longer in use pile up across reloads: start afresh now and
+        // then (connections in use keep their client).
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
         clients.insert(key, client.clone());
         Ok(Sender::Tls(client))
+    }
+}
+
+impl TlsClients {
+    /// The TLS target for a raw TCP connection to a target: `None` for plaintext. Mesh mTLS
+    /// offers ALPN `weft-tcp` so the server side relays bytes instead of parsing HTTP.
+    pub(super) fn tcp_target(
+        &self,
+        cluster: &Cluster,
+        authority: &str,
+        tls: &TargetTls,
+        identity: Option<&Arc<IdentityStore>>,
+    ) -> Result<Option<Arc<TlsTarget>>, TlsSetupError> {
+        let spec = match (tls, identity) {
+            (TargetTls::Plain, _)
+            | (
+                TargetTls::Mesh {
+                    explicit: false, ..
+                },
+                None,
+            ) => {
+                return Ok(None);
+            }
+            (TargetTls::Mesh { .. }, None) => return Err(TlsSetupError::NoIdentity),
+            (TargetTls::Mesh { expected, sni, .. }, Some(identity)) => {
+                TargetSpec::Mesh(identity, expected, sni)
+            }
+            (TargetTls::Origin { files, mutual }, _) => TargetSpec::Origin(files, *mutual),
+        };
+        let key = format!("{authority}|{tls:?}");
+        let mut targets = self.tcp.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(target) = targets.get(&key) {
+            return Ok(Some(target.clone()));
+        }
+        let target = Arc::new(match spec {
+            TargetSpec::Mesh(identity, expected, sni) => {
+                TlsTarget::mesh(identity.clone(), expected.clone(), sni, ALPN_TCP)
+            }
+            TargetSpec::Origin(files, mutual) => {
+                origin_target(files, mutual, &cluster.key.host, false)
+                    .map_err(|e| TlsSetupError::Origin(e.to_string()))?
+            }
+        });
+        if targets.len() >= MAX_CLIENTS {
+            targets.clear();
+        }
+        targets.insert(key, target.clone());
+        Ok(Some(target))
     }
 }
 

@@ -8,7 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use crate::tls::TlsTarget;
 use weft_api::mesh::{Cluster, ConnectionPool};
 
 use super::error::UpstreamError;
@@ -19,7 +25,7 @@ use super::{Admitted, PickContext, Upstreams};
 /// An open upstream TCP connection.
 #[derive(Debug)]
 pub struct TcpConnection {
-    pub stream: TcpStream,
+    pub stream: UpstreamStream,
     /// The endpoint connected to, `ip:port` (`upstream_host` in access logs).
     pub endpoint: String,
     /// The cluster connection slot, given back on drop.
@@ -48,7 +54,14 @@ impl Upstreams {
         };
         let endpoint = target.authority.clone();
         tracing::debug!(cluster = %cluster.key, %endpoint, "connecting tcp upstream");
-        match dial(&endpoint, cluster.pool.connect_timeout).await {
+        let tls = compiled
+            .tls
+            .tcp_target(cluster, &endpoint, &target.tls, self.identity.as_ref());
+        let connected = match tls {
+            Ok(tls) => dial(&endpoint, cluster.pool.connect_timeout, tls).await,
+            Err(err) => Err(Box::new(err) as super::BoxError),
+        };
+        match connected {
             Ok(stream) => {
                 state.record(cluster, &view, idx, TryOutcome::Success, self.now());
                 Ok(TcpConnection {
@@ -77,18 +90,75 @@ fn connection_limit(pool: &ConnectionPool) -> ConnectionPool {
     }
 }
 
-/// Connects to `ip:port` or `name:port` (resolved now), within `timeout` (zero: no limit).
-async fn dial(endpoint: &str, timeout: Duration) -> Result<TcpStream, super::BoxError> {
-    let connect = TcpStream::connect(endpoint);
-    let stream = if timeout.is_zero() {
-        connect.await?
+/// Connects to `ip:port` or `name:port` (resolved now) and, for a TLS target, runs the
+/// handshake, all within `timeout` (zero: no limit).
+async fn dial(
+    endpoint: &str,
+    timeout: Duration,
+    tls: Option<Arc<TlsTarget>>,
+) -> Result<UpstreamStream, super::BoxError> {
+    let connect = async {
+        let stream = TcpStream::connect(endpoint).await?;
+        stream.set_nodelay(true)?;
+        Ok::<_, super::BoxError>(match tls {
+            None => UpstreamStream::Plain(stream),
+            Some(target) => UpstreamStream::Tls(Box::new(target.handshake(stream).await?)),
+        })
+    };
+    if timeout.is_zero() {
+        connect.await
     } else {
         tokio::time::timeout(timeout, connect)
             .await
-            .map_err(|_| format!("connect timeout after {timeout:?}"))??
-    };
-    stream.set_nodelay(true)?;
-    Ok(stream)
+            .map_err(|_| format!("connect timeout after {timeout:?}"))?
+    }
+}
+
+/// An upstream byte stream: plain TCP, or mesh mTLS (ALPN `weft-tcp`) to a sidecar.
+#[derive(Debug)]
+pub enum UpstreamStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 #[cfg(test)]
