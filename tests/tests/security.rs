@@ -1328,3 +1328,204 @@ async fn certificate_rotation_under_load_drops_nothing() {
     let reply = call(&client, "/after", &[]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. Raw TCP, protocol upgrades and HTTP/1.0 across the mesh
+
+/// Opens a CONNECT tunnel through `proxy` to `authority` and sends `payload` through it.
+/// Returns the CONNECT status and what came back through the tunnel until it closed.
+async fn tunnel(proxy: &TestProxy, authority: &str, payload: &[u8]) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(proxy.outbound())
+        .await
+        .unwrap();
+    let connect = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    stream.write_all(connect.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(DEADLINE, stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "tunnel closed before the CONNECT answer: {head:?}");
+        head.push(byte[0]);
+    }
+    let status = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    stream.write_all(payload).await.unwrap();
+    let mut back = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut back)).await;
+    (status, back)
+}
+
+const DENY_PRODUCTPAGE: &str = "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-productpage, namespace: default}
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source: {principals: [cluster.local/ns/default/sa/productpage]}
+";
+
+#[tokio::test]
+async fn tunnels_ride_mtls_and_tcp_connections_are_authorized() {
+    let mesh = Mesh::start(MESH_STRICT, "");
+    let request = b"GET /in-tunnel HTTP/1.1\r\nHost: reviews\r\nConnection: close\r\n\r\n";
+    let (status, back) = tunnel(&mesh.client, REVIEWS, request).await;
+    assert!(status.contains(" 200"), "{status}");
+    let text = String::from_utf8_lossy(&back);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("/in-tunnel"), "{text}");
+    // The bytes crossed STRICT mTLS as raw TCP: one connection line, no HTTP fields.
+    let tcp_line = || {
+        mesh.server
+            .proxy
+            .access_log()
+            .into_iter()
+            .find(|l| l["method"].is_null() && l["bytes_received"].as_u64() > Some(0))
+    };
+    wait_until_async(DEADLINE, || async { tcp_line().is_some() })
+        .await
+        .unwrap();
+    let line = tcp_line().unwrap();
+    assert_eq!(
+        line["upstream_host"],
+        mesh.server.echo.addr().to_string(),
+        "{line:#}"
+    );
+
+    // A DENY on the caller's principal closes the connection before the app sees a byte.
+    let before = mesh.server.app_count().await;
+    mesh.server
+        .reconfigure(&format!("{MESH_STRICT}---\n{DENY_PRODUCTPAGE}"), 2)
+        .await;
+    let (status, back) = tunnel(&mesh.client, REVIEWS, request).await;
+    assert!(status.contains(" 200"), "{status}");
+    assert!(back.is_empty(), "{}", String::from_utf8_lossy(&back));
+    assert_eq!(mesh.server.app_count().await, before);
+    let denied = || {
+        mesh.server.proxy.access_log().into_iter().find(|l| {
+            l["connection_termination_details"]
+                == "rbac_access_denied_matched_policy[default.deny-productpage]"
+        })
+    };
+    wait_until_async(DEADLINE, || async { denied().is_some() })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn http10_keeps_its_version_end_to_end() {
+    let mesh = Mesh::start(MESH_STRICT, "");
+    let reply = weft_e2e::raw::raw_exchange(
+        mesh.client.outbound(),
+        b"GET /old HTTP/1.0\r\nHost: reviews:9080\r\n\r\n",
+    )
+    .await
+    .unwrap()
+    .expect("a response");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(body["protocol"], "HTTP/1.0", "{body:#}");
+    assert!(body["headers"].get(XFCC).is_some(), "{body:#}");
+}
+
+/// An app that accepts any request with `101 Switching Protocols` and then echoes the bytes it
+/// receives in upper case.
+async fn start_upgrade_app() -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: shout\r\n\r\n";
+                if conn.write_all(reply).await.is_err() {
+                    return;
+                }
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0
+                        || conn
+                            .write_all(&buf[..n].to_ascii_uppercase())
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn upgrades_cross_the_mesh_on_their_own_connection() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ca = TestCa::new("cluster.local");
+    let app = start_upgrade_app().await;
+    let server_identity = ca.issue(&spiffe("reviews"));
+    let server = TestProxy::start(
+        MESH_STRICT,
+        &[
+            "--inbound",
+            "127.0.0.1:0",
+            "--app",
+            &app.to_string(),
+            "--identity",
+            &server_identity.display().to_string(),
+            "--service-account",
+            "reviews",
+            "--labels",
+            "app=reviews",
+        ],
+    );
+    let client_identity = ca.issue(&spiffe("productpage"));
+    let client = start_client_with(
+        &sidecar_service("reviews", server.inbound(), Some("reviews")),
+        &client_identity,
+        "productpage",
+    );
+    let mut stream = tokio::net::TcpStream::connect(client.outbound())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /chat HTTP/1.1\r\nHost: reviews:9080\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(DEADLINE, stream.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed before the 101: {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: shout"), "{head}");
+    stream.write_all(b"hello mesh").await.unwrap();
+    let mut back = [0u8; 10];
+    tokio::time::timeout(DEADLINE, stream.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&back, b"HELLO MESH");
+    let line = log_line(&server, "/chat").await;
+    assert_eq!(line["response_code"], 101, "{line:#}");
+}
