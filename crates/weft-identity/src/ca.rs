@@ -64,6 +64,43 @@ pub enum CaError {
     OutlivesCa { ca_not_after: OffsetDateTime },
     #[error("certificate generation failed: {0}")]
     Rcgen(#[from] rcgen::Error),
+    #[error("invalid certificate signing request: {0}")]
+    InvalidCsr(String),
+}
+
+/// A certificate signed from a CSR: the caller already holds the key.
+#[derive(Debug, Clone)]
+pub struct SignedCertificate {
+    pub cert_chain_pem: String,
+    pub trust_bundle_pem: String,
+    pub not_after: SystemTime,
+}
+
+/// A fresh P-256 key and a CSR for it (empty subject: the CA decides the identity).
+#[derive(Clone)]
+pub struct KeyAndCsr {
+    pub key_pem: String,
+    pub csr_pem: String,
+}
+
+impl std::fmt::Debug for KeyAndCsr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyAndCsr")
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes a key pair locally and a CSR to send to the control plane's CA.
+pub fn new_key_and_csr() -> Result<KeyAndCsr, CaError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    let csr = params.serialize_request(&key)?;
+    Ok(KeyAndCsr {
+        key_pem: key.serialize_pem(),
+        csr_pem: csr.pem()?,
+    })
 }
 
 /// A root CA: its certificate, its signing key and its trust domain.
@@ -216,6 +253,52 @@ impl CertificateAuthority {
         not_before: SystemTime,
         not_after: SystemTime,
     ) -> Result<IssuedCertificate, CaError> {
+        let params = self.leaf_params(id, not_before, not_after)?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let issuer = Issuer::from_ca_cert_der(&self.cert_der, &self.key)?;
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(IssuedCertificate {
+            cert_chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            trust_bundle_pem: self.cert_pem.clone(),
+            not_before: params.not_before.into(),
+            not_after: params.not_after.into(),
+        })
+    }
+
+    /// Signs a PKCS#10 CSR (PEM) as a workload certificate for `id`, valid from now (backdated
+    /// a minute) for `ttl`. The CSR's signature must verify (proof the caller holds the key);
+    /// its subject, SANs and extensions are ignored: the certificate names `id` only.
+    pub fn sign_csr(
+        &self,
+        csr_pem: &str,
+        id: &SpiffeId,
+        ttl: Duration,
+    ) -> Result<SignedCertificate, CaError> {
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| CaError::InvalidCsr(e.to_string()))?;
+        let now = SystemTime::now();
+        let params = self.leaf_params(id, now - BACKDATE, now + ttl)?;
+        let csr = rcgen::CertificateSigningRequestParams {
+            params,
+            public_key: csr.public_key,
+        };
+        let issuer = Issuer::from_ca_cert_der(&self.cert_der, &self.key)?;
+        let cert = csr.signed_by(&issuer)?;
+        Ok(SignedCertificate {
+            cert_chain_pem: cert.pem(),
+            trust_bundle_pem: self.cert_pem.clone(),
+            not_after: csr.params.not_after.into(),
+        })
+    }
+
+    /// The parameters of a leaf for `id`: one SPIFFE URI SAN, server and client auth.
+    fn leaf_params(
+        &self,
+        id: &SpiffeId,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Result<CertificateParams, CaError> {
         if id.trust_domain() != self.trust_domain {
             return Err(CaError::TrustDomainMismatch {
                 id: id.to_string(),
@@ -250,16 +333,7 @@ impl CertificateAuthority {
         params.use_authority_key_identifier_extension = true;
         params.not_before = nb;
         params.not_after = na;
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let issuer = Issuer::from_ca_cert_der(&self.cert_der, &self.key)?;
-        let cert = params.signed_by(&key, &issuer)?;
-        Ok(IssuedCertificate {
-            cert_chain_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            trust_bundle_pem: self.cert_pem.clone(),
-            not_before: nb.into(),
-            not_after: na.into(),
-        })
+        Ok(params)
     }
 
     /// Signs arbitrary leaf parameters with this CA (tests build malformed certificates).
@@ -353,6 +427,89 @@ fn write_file(path: &Path, contents: &str, secret: bool) -> Result<(), CaError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signs_a_csr_with_the_id_it_is_told_not_the_one_asked_for() {
+        let ca =
+            CertificateAuthority::from_pem(&ROOT_FOR_TESTS.0, &ROOT_FOR_TESTS.1, "cluster.local")
+                .unwrap();
+        // A CSR asking for another identity: the SAN is ignored.
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = vec![SanType::URI(
+            rcgen::string::Ia5String::try_from("spiffe://cluster.local/ns/kube-system/sa/admin")
+                .unwrap(),
+        )];
+        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+        let id = SpiffeId::parse("spiffe://cluster.local/ns/default/sa/reviews").unwrap();
+        let signed = ca.sign_csr(&csr, &id, Duration::from_secs(3600)).unwrap();
+        let chain = crate::certs_from_pem(&signed.cert_chain_pem).unwrap();
+        let roots = crate::certs_from_pem(&signed.trust_bundle_pem).unwrap();
+        let got = crate::verify_peer(&chain, &roots, rustls_pki_types::UnixTime::now()).unwrap();
+        assert_eq!(got, id);
+        // The certificate is for the CSR's key.
+        let identity = crate::WorkloadIdentity::from_pem(
+            &signed.cert_chain_pem,
+            &key.serialize_pem(),
+            &signed.trust_bundle_pem,
+        )
+        .unwrap();
+        crate::server_config(&identity, crate::verify::ExpectedIdentity::Any).unwrap();
+
+        // A fresh key and CSR from the helper sign too; garbage and tampered CSRs do not.
+        let fresh = new_key_and_csr().unwrap();
+        ca.sign_csr(&fresh.csr_pem, &id, Duration::from_secs(60))
+            .unwrap();
+        assert!(matches!(
+            ca.sign_csr("not a csr", &id, Duration::from_secs(60)),
+            Err(CaError::InvalidCsr(_))
+        ));
+        let der =
+            rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(csr.as_bytes()).unwrap();
+        let mut bytes = der.as_ref().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        let tampered = rustls_pki_types::CertificateSigningRequestDer::from(bytes);
+        let pem = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+            base64_for_tests(tampered.as_ref())
+        );
+        assert!(ca.sign_csr(&pem, &id, Duration::from_secs(60)).is_err());
+        // Outside the trust domain: refused.
+        let other = SpiffeId::parse("spiffe://example.org/ns/default/sa/reviews").unwrap();
+        assert!(matches!(
+            ca.sign_csr(&fresh.csr_pem, &other, Duration::from_secs(60)),
+            Err(CaError::TrustDomainMismatch { .. })
+        ));
+    }
+
+    static ROOT_FOR_TESTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertificateAuthority::init(dir.path(), "cluster.local").unwrap();
+        let key = std::fs::read_to_string(dir.path().join(ROOT_KEY_FILE)).unwrap();
+        (ca.cert_pem().to_string(), key)
+    });
+
+    fn base64_for_tests(bytes: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
 
     #[test]
     fn init_load_and_issue() {

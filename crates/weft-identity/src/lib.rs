@@ -7,9 +7,14 @@ pub mod spiffe;
 pub mod tls;
 pub mod verify;
 
-pub use ca::{CaError, CertificateAuthority, IssuedCertificate};
+pub use ca::{
+    CaError, CertificateAuthority, IssuedCertificate, KeyAndCsr, SignedCertificate, new_key_and_csr,
+};
 pub use spiffe::{SpiffeId, SpiffeIdError, validate_trust_domain};
-pub use tls::{TlsError, WorkloadIdentity, certs_from_pem, client_config, server_config};
+pub use tls::{
+    TlsError, WorkloadIdentity, bootstrap_client_config, certs_from_pem, client_config,
+    control_server_config, server_config,
+};
 pub use verify::{
     ExpectedIdentity, SpiffeClientVerifier, SpiffeServerVerifier, VerifyError, root_store,
     spiffe_id_of, verify_peer,

@@ -117,6 +117,35 @@ pub fn server_config(
     Ok(config)
 }
 
+/// The control plane's gRPC server: presents `identity`, ALPN `h2`; a client certificate is
+/// optional (bootstrap tokens) but verified against the trust bundle when presented.
+pub fn control_server_config(identity: &WorkloadIdentity) -> Result<ServerConfig, TlsError> {
+    let verifier =
+        SpiffeClientVerifier::optional(root_store(&identity.roots)?, ExpectedIdentity::Any)?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(identity.cert_chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(config)
+}
+
+/// A client of the control plane that has no certificate yet: verifies the server against the
+/// trust bundle (`expected_server`) and presents nothing.
+pub fn bootstrap_client_config(
+    roots: &[CertificateDer<'static>],
+    expected_server: ExpectedIdentity,
+) -> Result<ClientConfig, TlsError> {
+    let verifier = SpiffeServerVerifier::new(root_store(roots)?, expected_server);
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(config)
+}
+
 /// Client side of mTLS: presents `identity` and requires the server's certificate to chain to
 /// `identity.roots` with a SPIFFE ID accepted by `expected_server`. The `ServerName` passed
 /// to the connector is only used for SNI; it is not checked against the certificate.

@@ -261,11 +261,29 @@ impl SpiffeClientVerifier {
             .map_err(|_| VerifyError::NoTrustAnchors)?;
         Ok(Self { inner, expected })
     }
+
+    /// As [`Self::new`], but a client may also connect without a certificate (the control
+    /// plane, where a bootstrap token stands in for the first certificate). A certificate that
+    /// is presented must still verify.
+    pub fn optional(
+        roots: Arc<RootCertStore>,
+        expected: ExpectedIdentity,
+    ) -> Result<Self, VerifyError> {
+        let inner = WebPkiClientVerifier::builder_with_provider(roots, provider())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|_| VerifyError::NoTrustAnchors)?;
+        Ok(Self { inner, expected })
+    }
 }
 
 impl ClientCertVerifier for SpiffeClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         self.inner.root_hint_subjects()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
     }
 
     fn verify_client_cert(
