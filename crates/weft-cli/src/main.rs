@@ -31,6 +31,26 @@ enum Command {
     Proxy(commands::proxy::Args),
     /// Create a certificate authority and issue SPIFFE workload certificates.
     Ca(commands::ca::Args),
+    /// Run the control plane: config, registry, certificates, pushes to every proxy.
+    Control(commands::control::Args),
+    /// Apply Istio resources to a running control plane (all or nothing).
+    Apply(commands::apply::Args),
+    /// List or show resources of a running control plane.
+    Get(commands::get::Args),
+    /// Delete a resource from a running control plane.
+    Delete(commands::delete::Args),
+    /// Manage bootstrap tokens that let a proxy get its certificate.
+    Token(commands::token::Args),
+    /// Every connected proxy: config version, ACK state, certificate expiry.
+    ProxyStatus(commands::proxy_status::Args),
+    /// What applies to a service: routes, subsets, endpoints with health, policies.
+    Describe(commands::describe::Args),
+    /// Run a command with a sidecar registered to the control plane.
+    Run(commands::run::Args),
+    /// Bring up a control plane and a set of workloads from one file.
+    Up(commands::up::Args),
+    /// A bookinfo-like demo mesh: canary, header routing, mTLS and faults, observed live.
+    Demo(commands::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +62,16 @@ fn main() -> ExitCode {
         Command::Echo(args) => commands::echo::run(&args),
         Command::Proxy(args) => commands::proxy::run(&args),
         Command::Ca(args) => commands::ca::run(&args),
+        Command::Control(args) => commands::control::run(&args),
+        Command::Apply(args) => commands::apply::run(&args),
+        Command::Get(args) => commands::get::run(&args),
+        Command::Delete(args) => commands::delete::run(&args),
+        Command::Token(args) => commands::token::run(&args),
+        Command::ProxyStatus(args) => commands::proxy_status::run(&args),
+        Command::Describe(args) => commands::describe::run(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::Up(args) => commands::up::run(&args),
+        Command::Demo(args) => commands::demo::run(&args),
     };
     match result {
         Ok(code) => code,

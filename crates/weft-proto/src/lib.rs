@@ -11,3 +11,10 @@ pub mod v1 {
 }
 
 pub use v1::*;
+
+/// The namespace of the control plane's SPIFFE identity
+/// (`spiffe://<trust domain>/ns/istio-system/sa/weft-control`): proxies accept only this
+/// server identity on the control-plane connection.
+pub const CONTROL_PLANE_NAMESPACE: &str = "istio-system";
+/// The service account of the control plane's SPIFFE identity.
+pub const CONTROL_PLANE_SERVICE_ACCOUNT: &str = "weft-control";

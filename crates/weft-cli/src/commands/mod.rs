@@ -1,9 +1,19 @@
 //! One module per subcommand.
 
 pub mod analyze;
+pub mod apply;
 pub mod ca;
+pub mod control;
+pub mod delete;
+pub mod demo;
+pub mod describe;
 pub mod echo;
+pub mod get;
 pub mod proxy;
+pub mod proxy_status;
+pub mod run;
+pub mod token;
+pub mod up;
 pub mod validate;
 
 /// Exit code for a usage error or an input that cannot be read at all.

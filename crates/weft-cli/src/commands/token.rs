@@ -1,0 +1,10 @@
+//! `weft token` (not implemented yet).
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: &Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("weft token is not implemented yet")
+}
