@@ -128,10 +128,16 @@ def parse_oha(path: Path) -> dict[str, Any]:
 
 
 def derive(sample: dict[str, Any], extra: dict[str, Any]) -> None:
-    """CPU seconds per 10k requests and RSS from what bench/run sampled in /proc."""
+    """CPU seconds per 10k requests and RSS from what bench/run sampled in /proc.
+
+    With several proxies in a case (two hops), CPU and RSS are summed over them (the cost of the
+    path); the `_each` lists and `proxy_names` keep them per proxy, in bench/run's PROXY_PIDS order.
+    """
     clk = float(extra.get("clk_tck", 100))
     requests = sample["requests"]
+    window = float(extra.get("cpu_window_s") or sample["duration_s"] or 0)
     per10k = (lambda s: s / requests * 10_000 if requests else None)
+    util = (lambda s: s / window if window else None)
     for who in ("proxy", "backend"):
         ticks = as_list(extra.get(f"{who}_cpu_ticks"))
         if not ticks:
@@ -139,14 +145,24 @@ def derive(sample: dict[str, Any], extra: dict[str, Any]) -> None:
         seconds = sum(ticks) / clk
         sample[f"{who}_cpu_s"] = seconds
         sample[f"{who}_cpu_s_per_10k"] = per10k(seconds)
-        window = float(extra.get("cpu_window_s") or sample["duration_s"] or 0)
-        sample[f"{who}_cpu_util"] = seconds / window if window else None
+        sample[f"{who}_cpu_util"] = util(seconds)
+        if who == "proxy":
+            sample["proxy_cpu_s_per_10k_each"] = [per10k(t / clk) for t in ticks]
+            sample["proxy_cpu_util_each"] = [util(t / clk) for t in ticks]
+    count = 0
     for key in ("proxy_rss_idle_kb", "proxy_rss_peak_kb", "proxy_rss_after_kb"):
         values = as_list(extra.get(key))
         if values:
+            count = max(count, len(values))
             sample[key] = values
-            # The reported figure is per proxy: the largest of the proxies in this case.
+            # The largest proxy, and the sum over the proxies (the path's memory).
             sample[key.replace("_kb", "_max_mb")] = max(values) / 1024.0
+            sample[key.replace("_kb", "_sum_mb")] = sum(values) / 1024.0
+    if count:
+        names = [str(n) for n in as_list(extra.get("proxy_names"))]
+        if len(names) != count:
+            names = [f"proxy{i + 1}" for i in range(count)]
+        sample["proxy_names"] = names
 
 
 def cmd_record(args: argparse.Namespace) -> None:
@@ -175,7 +191,11 @@ def cmd_last(args: argparse.Namespace) -> None:
     lat = s["latency_ms"]
     text = f"{s['rps']:,.0f} req/s, p50 {fmt_ms(lat['p50'])}, p99 {fmt_ms(lat['p99'])}"
     if s.get("proxy_cpu_s_per_10k") is not None:
-        text += f", proxy {s['proxy_cpu_s_per_10k']:.3f} CPU-s/10k, peak RSS {s['proxy_rss_peak_max_mb']:.1f} MB"
+        text += f", proxy {s['proxy_cpu_s_per_10k']:.3f} CPU-s/10k, peak RSS {s['proxy_rss_peak_sum_mb']:.1f} MB"
+        if len(s.get("proxy_names", [])) > 1:
+            text += " (" + ", ".join(
+                f"{n} {c:.3f} / {kb / 1024:.1f} MB"
+                for n, c, kb in zip(s["proxy_names"], s["proxy_cpu_s_per_10k_each"], s["proxy_rss_peak_kb"])) + ")"
     if s["errors"]:
         text += f", {s['errors']} errors"
     print(text)
@@ -207,9 +227,35 @@ def aggregate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(s["errors"] for s in samples),
         "requests": sum(s["requests"] for s in samples),
     }
+    for s in samples:  # samples recorded before the sums existed: derive them from the lists
+        for what in ("idle", "peak", "after"):
+            if f"proxy_rss_{what}_sum_mb" not in s and s.get(f"proxy_rss_{what}_kb"):
+                s[f"proxy_rss_{what}_sum_mb"] = sum(s[f"proxy_rss_{what}_kb"]) / 1024.0
     for key in ("proxy_cpu_s_per_10k", "proxy_cpu_util", "backend_cpu_s_per_10k", "backend_cpu_util",
-                "proxy_rss_idle_max_mb", "proxy_rss_peak_max_mb", "proxy_rss_after_max_mb"):
+                "proxy_rss_idle_max_mb", "proxy_rss_peak_max_mb", "proxy_rss_after_max_mb",
+                "proxy_rss_idle_sum_mb", "proxy_rss_peak_sum_mb", "proxy_rss_after_sum_mb"):
         out[key] = median([s.get(key) for s in samples])
+    # Per proxy (medians over the repetitions), in bench/run's PROXY_PIDS order.
+    names = next((s["proxy_names"] for s in samples if s.get("proxy_names")), None)
+    if names is None:
+        count = max((len(s.get("proxy_rss_peak_kb") or []) for s in samples), default=0)
+        names = [f"proxy{i + 1}" for i in range(count)]
+
+    def each(s: dict[str, Any], key: str, i: int, scale: float = 1.0) -> float | None:
+        values = s.get(key) or []
+        return values[i] / scale if i < len(values) and values[i] is not None else None
+
+    out["per_proxy"] = [
+        {
+            "name": name,
+            "cpu_s_per_10k": median([each(s, "proxy_cpu_s_per_10k_each", i) for s in samples]),
+            "cpu_util": median([each(s, "proxy_cpu_util_each", i) for s in samples]),
+            "rss_idle_mb": median([each(s, "proxy_rss_idle_kb", i, 1024.0) for s in samples]),
+            "rss_peak_mb": median([each(s, "proxy_rss_peak_kb", i, 1024.0) for s in samples]),
+            "rss_after_mb": median([each(s, "proxy_rss_after_kb", i, 1024.0) for s in samples]),
+        }
+        for i, name in enumerate(names)
+    ]
     out["per_rep"] = [{k: v for k, v in s.items() if k not in ("case", "mode", "raw")} for s in samples]
     return out
 
@@ -234,6 +280,16 @@ def fmt_mb(v: float | None) -> str:
 
 def fmt_ratio(v: float | None) -> str:
     return "—" if v is None else f"{v:.2f}×"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a ÷ b, when both are positive (a ratio of a negative or zero figure says nothing)."""
+    return a / b if a is not None and b is not None and a > 0 and b > 0 else None
+
+
+def peer_of(case: str, meta: dict[str, Any], present: dict[str, Any]) -> str | None:
+    """The first of bench/run's CASE_PEER_<case> candidates that is in this run."""
+    return next((c for c in str(meta.get(f"peer_{case}", "")).split() if c in present and c != case), None)
 
 
 def fmt_delta_ms(v: float | None) -> str:
@@ -298,13 +354,53 @@ def cmd_summarize(args: argparse.Namespace) -> None:
             added_txt = "—"
         else:
             added_txt = f"{fmt_delta_ms(added['p50'])} / {fmt_delta_ms(added['p99'])}"
-        rss = "—" if a["proxy_rss_idle_max_mb"] is None else f"{fmt_mb(a['proxy_rss_idle_max_mb'])} / {fmt_mb(a['proxy_rss_peak_max_mb'])}"
+        rss = "—" if a["proxy_rss_idle_sum_mb"] is None else f"{fmt_mb(a['proxy_rss_idle_sum_mb'])} / {fmt_mb(a['proxy_rss_peak_sum_mb'])}"
         flag = f" ⚠ {a['errors']} errors" if a["errors"] else ""
         md.append(
             f"| {name}{flag} | {fmt_int(a['rps'])} ({fmt_int(a['rps_min'])}–{fmt_int(a['rps_max'])}) "
             f"| {fmt_ms(lat['p50'])} | {fmt_ms(lat['p90'])} | {fmt_ms(lat['p99'])} | {fmt_ms(lat['p99.9'])} "
             f"| {fmt_num(a['proxy_cpu_s_per_10k'])} | {rss} | {fmt_ratio(a.get('rps_vs_baseline'))} | {added_txt} |"
         )
+    multi = any(len(a["per_proxy"]) > 1 for a in closed.values())
+    if multi:
+        md.append("")
+        md.append("With two proxies in a case, proxy CPU and RSS are their sum (the path's cost); per proxy below.")
+
+    # weft ÷ Envoy, same run, matching hops (bench/run's CASE_PEER_<case>).
+    peers = {name: peer for name in closed if (peer := peer_of(name, meta, closed))}
+    comparison: dict[str, dict[str, Any]] = {}
+    for name, peer in peers.items():
+        a, b = closed[name], closed[peer]
+        la, lb = a.get("latency_added_ms") or {}, b.get("latency_added_ms") or {}
+        comparison[name] = {
+            "peer": peer,
+            "rps": ratio(a["rps"], b["rps"]),
+            "proxy_cpu_s_per_10k": ratio(a["proxy_cpu_s_per_10k"], b["proxy_cpu_s_per_10k"]),
+            "proxy_rss_idle_sum_mb": ratio(a["proxy_rss_idle_sum_mb"], b["proxy_rss_idle_sum_mb"]),
+            "proxy_rss_peak_sum_mb": ratio(a["proxy_rss_peak_sum_mb"], b["proxy_rss_peak_sum_mb"]),
+            "p50_added": ratio(la.get("p50"), lb.get("p50")),
+            "p99_added": ratio(la.get("p99"), lb.get("p99")),
+        }
+        a["vs_peer"] = comparison[name]
+    if comparison:
+        md.append("")
+        md.append(
+            "weft ÷ Envoy, same run, matching hops (1hop ↔ 1hop, 2hop ↔ 2hop): req/s above 1× means weft is faster; "
+            "CPU, RSS and added latency below 1× mean weft uses or adds less. Each figure is the ratio of the medians "
+            "above, so it is as noisy as they are (see their min–max bands)."
+        )
+        md.append("")
+        md.append(f"| weft case | Envoy case | req/s | proxy CPU-s / 10k req | proxy RSS idle | proxy RSS peak "
+                  f"| p50 / p99 added | weft req/s vs {args.baseline} | Envoy req/s vs {args.baseline} |")
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, c in comparison.items():
+            md.append(
+                f"| {name} | {c['peer']} | {fmt_ratio(c['rps'])} | {fmt_ratio(c['proxy_cpu_s_per_10k'])} "
+                f"| {fmt_ratio(c['proxy_rss_idle_sum_mb'])} | {fmt_ratio(c['proxy_rss_peak_sum_mb'])} "
+                f"| {fmt_ratio(c['p50_added'])} / {fmt_ratio(c['p99_added'])} "
+                f"| {fmt_ratio(closed[name].get('rps_vs_baseline'))} | {fmt_ratio(closed[c['peer']].get('rps_vs_baseline'))} |"
+            )
+
     md.append("")
     md.append("Server-core detail (medians): CPU is a fraction of one core during the measured run.")
     md.append("")
@@ -313,8 +409,20 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     for name, a in closed.items():
         md.append(
             f"| {name} | {fmt_pct(a['proxy_cpu_util'])} | {fmt_pct(a['backend_cpu_util'])} "
-            f"| {fmt_num(a['backend_cpu_s_per_10k'])} | {fmt_mb(a['proxy_rss_after_max_mb'])} | {fmt_int(a['requests'])} |"
+            f"| {fmt_num(a['backend_cpu_s_per_10k'])} | {fmt_mb(a['proxy_rss_after_sum_mb'])} | {fmt_int(a['requests'])} |"
         )
+    if multi:
+        md.append("")
+        md.append("Per proxy (medians; A is the client-side sidecar, B the server-side one):")
+        md.append("")
+        md.append("| case | proxy | CPU-s / 10k req | CPU | RSS idle / peak (MB) | RSS after load (MB) |")
+        md.append("|---|---|---:|---:|---:|---:|")
+        for name, a in closed.items():
+            for pp in a["per_proxy"]:
+                md.append(
+                    f"| {name} | {pp['name']} | {fmt_num(pp['cpu_s_per_10k'])} | {fmt_pct(pp['cpu_util'])} "
+                    f"| {fmt_mb(pp['rss_idle_mb'])} / {fmt_mb(pp['rss_peak_mb'])} | {fmt_mb(pp['rss_after_mb'])} |"
+                )
     for rate, per_case in open_loop.items():
         md.append("")
         md.append(f"Open loop at {rate} req/s (`oha -q {rate} --latency-correction`, coordinated omission corrected):")
@@ -331,6 +439,22 @@ def cmd_summarize(args: argparse.Namespace) -> None:
                 f"| {fmt_ms(lat['p99'])} ({fmt_num(a['latency_ms_min_of_reps']['p99'])}–{fmt_num(a['latency_ms_max_of_reps']['p99'])}) "
                 f"| {fmt_ms(lat['p99.9'])} | {fmt_num(a['proxy_cpu_s_per_10k'])} | {added_txt} |"
             )
+        open_peers = {name: peer for name in per_case if (peer := peer_of(name, meta, per_case))}
+        if open_peers:
+            md.append("")
+            md.append(f"weft ÷ Envoy at {rate} req/s:")
+            md.append("")
+            md.append("| weft case | Envoy case | p50 added | p99 added | proxy CPU-s / 10k req |")
+            md.append("|---|---|---:|---:|---:|")
+            for name, peer in open_peers.items():
+                a, b = per_case[name], per_case[peer]
+                la, lb = a.get("latency_added_ms") or {}, b.get("latency_added_ms") or {}
+                a["vs_peer"] = {"peer": peer, "p50_added": ratio(la.get("p50"), lb.get("p50")),
+                                "p99_added": ratio(la.get("p99"), lb.get("p99")),
+                                "proxy_cpu_s_per_10k": ratio(a["proxy_cpu_s_per_10k"], b["proxy_cpu_s_per_10k"])}
+                v = a["vs_peer"]
+                md.append(f"| {name} | {peer} | {fmt_ratio(v['p50_added'])} | {fmt_ratio(v['p99_added'])} "
+                          f"| {fmt_ratio(v['proxy_cpu_s_per_10k'])} |")
     md.append("")
     md.append("Cases:")
     for name in order:
@@ -338,8 +462,10 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     md.append("")
     md.append(
         f"Setup: {meta.get('cpus', '?')} CPUs ({meta.get('cpu_model', '?')}), {meta.get('kernel', '?')}; "
-        f"pinning: {meta.get('pinning', '?')}; weft proxy TOKIO_WORKER_THREADS={meta.get('proxy_workers', '?')}, "
-        f"access log off; {meta.get('wrk_version', 'wrk ?')}; load average at start {meta.get('loadavg_start', '?')}, "
+        f"pinning: {meta.get('pinning', '?')}; weft proxy TOKIO_WORKER_THREADS={meta.get('proxy_workers', '?')}"
+        + (f", Envoy {meta['envoy_version']} --concurrency {meta.get('proxy_workers', '?')}"
+           if meta.get("envoy_version") not in (None, "", "none") else "")
+        + f", access log off; {meta.get('wrk_version', 'wrk ?')}; load average at start {meta.get('loadavg_start', '?')}, "
         f"at end {meta.get('loadavg_end', '?')}."
     )
     text = "\n".join(md) + "\n"
@@ -347,7 +473,8 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.md").write_text(text)
-    result = {"meta": meta, "baseline": args.baseline, "closed_loop": closed, "open_loop": open_loop}
+    result = {"meta": meta, "baseline": args.baseline, "closed_loop": closed, "open_loop": open_loop,
+              "vs_peer": comparison}
     (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     sys.stdout.write(text)
 
