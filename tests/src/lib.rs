@@ -10,10 +10,14 @@
 //! the test with the full error chain instead.
 
 mod binary;
+mod control;
 mod echo;
+mod fake_control;
+mod group;
 pub mod http;
 mod identity;
 mod mesh;
+mod plane_proxy;
 mod process;
 mod proxy;
 pub mod raw;
@@ -21,9 +25,13 @@ pub mod tls;
 mod wait;
 
 pub use binary::{try_weft_bin, weft_bin};
+pub use control::{CliOutput, TestControl};
 pub use echo::{TestEcho, TestEchoBuilder, echo_count};
+pub use fake_control::{FakeControlPlane, PlaneEvent};
+pub use group::GroupProcess;
 pub use identity::TestCa;
 pub use mesh::{reviews_mesh, service_mesh, sidecar_service};
+pub use plane_proxy::TestPlaneProxy;
 pub use process::{Listener, WeftProcess};
 pub use proxy::{ProxyClient, TestProxy};
 pub use wait::{WaitTimeout, wait_until, wait_until_async};

@@ -577,3 +577,16 @@ async fn backend_dying_mid_response_fails_only_that_request() {
         .unwrap_or_else(|| panic!("no /die line in {log:#?}"));
     assert_eq!(died["response_flags"], "UC", "{died:#}");
 }
+
+/// A request for the proxy's own outbound address is refused instead of being passed through
+/// to the listener it came in on (which would loop until descriptors run out).
+#[tokio::test]
+async fn a_request_addressed_to_the_proxy_itself_does_not_loop() {
+    let proxy = TestProxy::start("", &[]);
+    let own = proxy.outbound().to_string();
+    let reply = proxy.get(&own, "/loop").await.unwrap();
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
+    let localhost = format!("localhost:{}", proxy.outbound().port());
+    let reply = proxy.get(&localhost, "/loop").await.unwrap();
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
+}

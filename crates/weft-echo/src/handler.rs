@@ -13,9 +13,10 @@ use hyper::body::Incoming;
 use serde::Serialize;
 use tracing::debug;
 
-use crate::EchoConfig;
 use crate::body::ResponseBody;
+use crate::call::{CallReport, Caller};
 use crate::controls::Controls;
+use crate::{CallConfig, EchoConfig};
 
 /// The header naming the server that answered; on every response.
 const X_ECHO_NAME: HeaderName = HeaderName::from_static("x-echo-name");
@@ -27,6 +28,8 @@ const ADMIN_ROOT: &str = "/__echo";
 pub(crate) struct EchoState {
     config: EchoConfig,
     name_header: HeaderValue,
+    /// The calls made for each echoed request.
+    caller: Arc<Caller>,
     /// Requests received outside `/__echo/`, counted on arrival.
     count: AtomicU64,
 }
@@ -38,18 +41,25 @@ pub(crate) enum ConfigError {
     Name(String, #[source] http::header::InvalidHeaderValue),
     #[error("status {0} is informational and cannot end a response")]
     InformationalStatus(StatusCode),
+    #[error("call URL {0} must be an absolute http:// URL with a host")]
+    CallUrl(Uri),
 }
 
 impl EchoState {
-    pub(crate) fn new(config: EchoConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: EchoConfig, calls: CallConfig) -> Result<Self, ConfigError> {
         let name_header = HeaderValue::from_str(&config.name)
             .map_err(|err| ConfigError::Name(config.name.clone(), err))?;
         if let Some(status) = config.status.filter(StatusCode::is_informational) {
             return Err(ConfigError::InformationalStatus(status));
         }
+        if let Some(url) = calls.urls.iter().find(|u| !is_callable(u)) {
+            return Err(ConfigError::CallUrl(url.clone()));
+        }
+        let caller = Caller::new(calls.urls, calls.proxy, calls.timeout);
         Ok(Self {
             config,
             name_header,
+            caller: Arc::new(caller),
             count: AtomicU64::new(0),
         })
     }
@@ -67,6 +77,14 @@ struct EchoReply<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
     body_bytes: u64,
+    /// The answers of the configured calls (absent when the echo makes none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calls: Option<Vec<CallReport>>,
+}
+
+/// A call URL must say `http://HOST...`: TLS is the mesh's job, not the app's.
+fn is_callable(url: &Uri) -> bool {
+    url.scheme_str() == Some("http") && url.host().is_some_and(|h| !h.is_empty())
 }
 
 /// Answers one request. Never fails: every problem becomes a JSON error response.
@@ -160,7 +178,16 @@ async fn echo(state: &EchoState, req: Request<Incoming>) -> Response<ResponseBod
         .unwrap_or(StatusCode::OK);
     match controls.size {
         Some(size) => filler_response(status, size),
-        None => json_response(status, &describe(&state.config, &parts, body_bytes)),
+        None => {
+            let calls = if state.caller.is_empty() {
+                None
+            } else {
+                Some(state.caller.call_all(&parts.headers).await)
+            };
+            let mut reply = describe(&state.config, &parts, body_bytes);
+            reply.calls = calls;
+            json_response(status, &reply)
+        }
     }
 }
 
@@ -203,6 +230,7 @@ fn describe<'a>(config: &'a EchoConfig, parts: &'a Parts, body_bytes: u64) -> Ec
         headers,
         text: config.text.as_deref(),
         body_bytes,
+        calls: None,
     }
 }
 
@@ -270,7 +298,10 @@ mod tests {
             name: "a\nb".into(),
             ..EchoConfig::default()
         };
-        assert!(matches!(EchoState::new(config), Err(ConfigError::Name(..))));
+        assert!(matches!(
+            EchoState::new(config, CallConfig::default()),
+            Err(ConfigError::Name(..))
+        ));
     }
 
     #[test]
@@ -280,7 +311,7 @@ mod tests {
             ..EchoConfig::default()
         };
         assert!(matches!(
-            EchoState::new(config),
+            EchoState::new(config, CallConfig::default()),
             Err(ConfigError::InformationalStatus(_))
         ));
     }

@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::EchoConfig;
 use crate::handler::{self, EchoState};
+use crate::{CallConfig, EchoConfig};
 
 /// How long in-flight connections may take to finish once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -35,8 +35,19 @@ pub async fn serve(
     config: EchoConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    serve_with_calls(listener, config, CallConfig::default(), shutdown).await
+}
+
+/// [`serve`], calling `calls` for every echoed request. Also fails at once when a call URL is
+/// not an absolute `http://` URL.
+pub async fn serve_with_calls(
+    listener: TcpListener,
+    config: EchoConfig,
+    calls: CallConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
     let state = Arc::new(
-        EchoState::new(config.clone())
+        EchoState::new(config.clone(), calls)
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?,
     );
     let local = listener.local_addr()?;

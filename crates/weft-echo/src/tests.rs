@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::{EchoConfig, serve};
+use crate::{CallConfig, EchoConfig, ProxyConfig, serve, serve_with_calls};
 
 /// Generous bound for things that should happen at once; only hit when something hangs.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -29,12 +29,17 @@ struct Echo {
 
 impl Echo {
     async fn start(config: EchoConfig) -> Self {
+        Self::calling(config, CallConfig::default()).await
+    }
+
+    async fn calling(config: EchoConfig, calls: CallConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, config, async move {
+        let stopped = async move {
             let _ = stopped.await;
-        }));
+        };
+        let task = tokio::spawn(serve_with_calls(listener, config, calls, stopped));
         Self {
             addr,
             stop: Some(stop),
@@ -618,4 +623,138 @@ async fn an_unusable_config_is_rejected_before_serving() {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
+    for url in ["https://reviews/", "/reviews"] {
+        let calls = CallConfig {
+            urls: vec![url.parse().unwrap()],
+            ..CallConfig::default()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let err = serve_with_calls(listener, config("x"), calls, std::future::pending())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{url}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --call
+
+fn calls(urls: &[String], proxy: ProxyConfig) -> CallConfig {
+    CallConfig {
+        urls: urls.iter().map(|u| u.parse().unwrap()).collect(),
+        proxy,
+        timeout: Some(Duration::from_secs(3)),
+    }
+}
+
+#[tokio::test]
+async fn calls_are_reported_in_order_with_forwarded_headers() {
+    let reviews = Echo::named("reviews").await;
+    let ratings = Echo::named("ratings").await;
+    let urls = [
+        format!("http://{}/reviews/1", reviews.addr),
+        format!("http://{}/ratings?size=5", ratings.addr),
+    ];
+    let page = Echo::calling(config("productpage"), calls(&urls, ProxyConfig::default())).await;
+    let mut client = page.client(Version::HTTP_11).await;
+    let req = client
+        .request(Method::GET, "/productpage")
+        .header("end-user", "jason")
+        .header("x-b3-traceid", "abc")
+        .header("x-private", "not forwarded")
+        .body(Full::default())
+        .unwrap();
+    let reply = client.send(req).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["name"], "productpage");
+    let calls = body["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2, "{body}");
+    assert_eq!(calls[0]["url"], urls[0]);
+    assert_eq!(calls[0]["status"], 200);
+    assert_eq!(calls[0]["body"]["name"], "reviews");
+    assert_eq!(calls[0]["body"]["path"], "/reviews/1");
+    assert_eq!(calls[0]["body"]["host"], reviews.addr.to_string());
+    assert_eq!(calls[0]["body"]["headers"]["end-user"], "jason");
+    assert_eq!(calls[0]["body"]["headers"]["x-b3-traceid"], "abc");
+    assert!(calls[0]["body"]["headers"].get("x-private").is_none());
+    assert!(calls[0].get("error").is_none());
+    // A text answer is reported as text.
+    assert_eq!(calls[1]["status"], 200);
+    assert_eq!(calls[1]["body"], "xxxxx");
+}
+
+#[tokio::test]
+async fn calls_go_to_the_proxy_in_absolute_form_unless_no_proxy_exempts_the_host() {
+    let proxy = Echo::named("the-proxy").await;
+    let direct = Echo::named("direct").await;
+    let proxy_config = ProxyConfig::from_env_values(
+        Some(&format!("http://{}", proxy.addr)),
+        Some("localhost,127.0.0.1"),
+    )
+    .unwrap();
+    let urls = [
+        "http://reviews:9080/reviews?x=1".to_string(),
+        format!("http://{}/direct", direct.addr),
+    ];
+    let page = Echo::calling(config("productpage"), calls(&urls, proxy_config)).await;
+    let body = page.get(Version::HTTP_11, "/").await.json();
+    let calls = body["calls"].as_array().unwrap();
+    // The proxy saw the service's name in the Host header and the path of the URL.
+    assert_eq!(calls[0]["status"], 200, "{body}");
+    assert_eq!(calls[0]["body"]["name"], "the-proxy");
+    assert_eq!(calls[0]["body"]["host"], "reviews:9080");
+    assert_eq!(calls[0]["body"]["path"], "/reviews?x=1");
+    // 127.0.0.1 is in NO_PROXY: straight to the server.
+    assert_eq!(calls[1]["body"]["name"], "direct");
+    assert_eq!(proxy.stats().await, 1);
+}
+
+#[tokio::test]
+async fn failed_calls_are_reported_without_failing_the_request() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let failing = Echo::start(EchoConfig {
+        status: Some(StatusCode::SERVICE_UNAVAILABLE),
+        ..config("failing")
+    })
+    .await;
+    // Accepts and never answers: the call times out.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let urls = [
+        format!("http://{closed_addr}/"),
+        format!("http://{}/", failing.addr),
+        format!("http://{}/", silent.local_addr().unwrap()),
+    ];
+    let mut call_config = calls(&urls, ProxyConfig::default());
+    call_config.timeout = Some(Duration::from_millis(300));
+    let page = Echo::calling(config("productpage"), call_config).await;
+    let started = Instant::now();
+    let reply = page.get(Version::HTTP_11, "/").await;
+    assert!(started.elapsed() < DEADLINE);
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    let calls = body["calls"].as_array().unwrap();
+    assert_eq!(calls[0]["status"], 0, "{body}");
+    assert!(calls[0]["body"].is_null());
+    assert!(
+        calls[0]["error"].as_str().unwrap().contains("connecting"),
+        "{body}"
+    );
+    assert_eq!(calls[1]["status"], 503);
+    assert_eq!(calls[1]["body"]["name"], "failing");
+    assert_eq!(calls[2]["status"], 0);
+    assert!(
+        calls[2]["error"].as_str().unwrap().contains("no answer"),
+        "{body}"
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn replies_without_calls_have_no_calls_field() {
+    let echo = Echo::named("plain").await;
+    let body = echo.get(Version::HTTP_11, "/").await.json();
+    assert!(body.get("calls").is_none(), "{body}");
 }

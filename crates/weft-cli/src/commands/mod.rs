@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod admin_client;
 pub mod analyze;
 pub mod apply;
 pub mod ca;
@@ -9,6 +10,9 @@ pub mod demo;
 pub mod describe;
 pub mod echo;
 pub mod get;
+/// Not a subcommand: the local mode's machinery (child processes, admin API client, upstream
+/// ports, mesh file) shared by `run`, `up` and `demo`.
+pub mod local;
 pub mod proxy;
 pub mod proxy_status;
 pub mod run;

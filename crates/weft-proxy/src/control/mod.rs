@@ -1,7 +1,9 @@
-//! The active config: loaded from files, compiled, and swapped atomically; a watcher reloads
-//! it when the files change. A load that fails keeps the last good snapshot serving and is
-//! reported (logs and `/config_dump`). The control-plane subscription will live here too.
+//! The active config: compiled and swapped atomically, from one of two sources. Files are
+//! loaded at start and reloaded by a watcher when they change ([`watch_files`]); or the
+//! control plane pushes snapshots ([`plane`]). A config that fails to load keeps the last good
+//! snapshot serving and is reported (logs and `/config_dump`).
 
+pub mod plane;
 mod watch;
 
 pub use watch::{Fingerprint, fingerprint, watch_files};
@@ -26,7 +28,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn from_diagnostics(diags: &[Diagnostic]) -> ConfigError {
+    pub(crate) fn from_diagnostics(diags: &[Diagnostic]) -> ConfigError {
         let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
         ConfigError {
             message: errors

@@ -223,6 +223,16 @@ async fn route_request(
     let (_, port) = split_authority(authority);
     let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
     let Some(vhost) = mesh.virtual_host(authority) else {
+        if is_self(authority, port, conn.local) {
+            // Passing it through would connect back to this listener, forever.
+            let o = Outcome::local(
+                StatusCode::BAD_GATEWAY,
+                "the request is addressed to this proxy's own listener",
+                None,
+                "upstream_is_this_listener",
+            );
+            return (o, None);
+        }
         return (unknown_host(state, mesh, authority, port, req).await, None);
     };
     let path = req.uri().path().to_string();
@@ -387,6 +397,23 @@ fn abort_response(abort: Abort) -> Outcome {
             }
             o
         }
+    }
+}
+
+/// Whether `authority` (a host the mesh does not know) names the listener the request came in
+/// on: the same port on the same address, a loopback address or `localhost`.
+fn is_self(authority: &str, port: u16, local: SocketAddr) -> bool {
+    if port != local.port() {
+        return false;
+    }
+    let (host, _) = split_authority(authority);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return local.ip().is_loopback() || local.ip().is_unspecified();
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip == local.ip() || (ip.is_loopback() && local.ip().is_unspecified()),
+        Err(_) => false,
     }
 }
 

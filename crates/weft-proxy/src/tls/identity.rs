@@ -1,12 +1,15 @@
-//! The workload identity of a proxy: `cert-chain.pem`, `key.pem` and `root-cert.pem` from the
-//! `--identity` directory, checked every second and swapped atomically when they change.
+//! The workload identity of a proxy: its certificate chain, key and trust bundle, swapped
+//! atomically when they change. Two sources: the `--identity` directory (`cert-chain.pem`,
+//! `key.pem`, `root-cert.pem`, checked every second; files caught half-written fail to parse and
+//! are retried on the next tick while the previous identity keeps serving), or PEM text held in
+//! memory and replaced by the control-plane client when it rotates the certificate.
 //! Connections keep the identity they were set up with; new handshakes use the new one, so a
-//! rotation drops nothing. Files caught half-written fail to parse and are retried on the next
-//! tick while the previous identity keeps serving.
+//! rotation drops nothing.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use rustls::{ClientConfig, ServerConfig};
@@ -19,21 +22,41 @@ use super::{ALPN_H2, ALPN_HTTP11, ALPN_TCP};
 /// How often the identity files are checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Where an identity comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// A directory of `cert-chain.pem`, `key.pem` and `root-cert.pem`, re-read when it changes.
+    Dir(PathBuf),
+    /// PEM text in memory, replaced with [`IdentityStore::replace_pem`].
+    Memory,
+}
+
+impl fmt::Display for IdentitySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdentitySource::Dir(dir) => write!(f, "{}", dir.display()),
+            IdentitySource::Memory => f.write_str("(in memory)"),
+        }
+    }
+}
+
 /// Why an identity could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("identity {dir}: {source}")]
+    #[error("identity {origin}: {source}")]
     Load {
-        dir: PathBuf,
+        origin: IdentitySource,
         #[source]
         source: weft_identity::TlsError,
     },
-    #[error("identity {dir}: the certificate has no SPIFFE ID: {source}")]
+    #[error("identity {origin}: the certificate has no SPIFFE ID: {source}")]
     NoSpiffeId {
-        dir: PathBuf,
+        origin: IdentitySource,
         #[source]
         source: weft_identity::verify::VerifyError,
     },
+    #[error("identity {origin}: the certificate's validity cannot be read")]
+    Validity { origin: IdentitySource },
 }
 
 /// The verified identity of a peer connected with mTLS.
@@ -66,18 +89,22 @@ pub struct Identity {
     /// Bumped on every reload: client configurations cached by connectors are rebuilt when it
     /// changes.
     pub generation: u64,
+    /// The leaf certificate's validity.
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
     workload: WorkloadIdentity,
     /// Requires a client certificate from the trust bundle; ALPN `h2` and `http/1.1`.
     pub server: Arc<ServerConfig>,
-    /// The PEM text it was loaded from (to notice changes).
+    /// The files' bytes it was loaded from (to notice changes); empty in memory.
     fingerprint: Vec<u8>,
 }
 
-impl std::fmt::Debug for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
             .field("id", &self.id.to_string())
             .field("generation", &self.generation)
+            .field("not_after", &self.not_after)
             .finish_non_exhaustive()
     }
 }
@@ -95,22 +122,34 @@ impl Identity {
         Ok(Arc::new(config))
     }
 
-    /// The certificate's expiry, seconds since the epoch (for `/config_dump`).
     pub fn trust_domain(&self) -> &str {
         self.id.trust_domain()
     }
+
+    /// The certificate chain, key and trust bundle (to build other TLS configurations, e.g.
+    /// the control-plane client's).
+    pub fn workload(&self) -> &WorkloadIdentity {
+        &self.workload
+    }
+
+    /// Whether the certificate has expired at `now`.
+    pub fn expired_at(&self, now: SystemTime) -> bool {
+        now >= self.not_after
+    }
 }
 
-/// The current identity, reloaded from its directory.
+/// The current identity, from its directory or from memory.
 pub struct IdentityStore {
-    dir: PathBuf,
+    source: IdentitySource,
     current: ArcSwap<Identity>,
+    /// Serializes replacements (reads never wait for it).
+    writer: Mutex<()>,
 }
 
-impl std::fmt::Debug for IdentityStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for IdentityStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdentityStore")
-            .field("dir", &self.dir)
+            .field("source", &self.source)
             .field("current", &self.current.load())
             .finish()
     }
@@ -129,41 +168,112 @@ fn read_fingerprint(dir: &Path) -> Vec<u8> {
     out
 }
 
-fn load(dir: &Path, generation: u64) -> Result<Identity, IdentityError> {
-    let fingerprint = read_fingerprint(dir);
-    let err = |source| IdentityError::Load {
-        dir: dir.to_path_buf(),
-        source,
+/// The validity window of a DER certificate.
+pub fn validity(cert: &CertificateDer<'_>) -> Option<(SystemTime, SystemTime)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let at = |seconds: i64| {
+        let seconds = u64::try_from(seconds).ok()?;
+        UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
     };
-    let workload = WorkloadIdentity::load(dir).map_err(err)?;
+    let validity = parsed.validity();
+    Some((
+        at(validity.not_before.timestamp())?,
+        at(validity.not_after.timestamp())?,
+    ))
+}
+
+/// Builds an identity from parsed PEM: its SPIFFE ID, validity and server configuration.
+fn build(
+    workload: WorkloadIdentity,
+    source: &IdentitySource,
+    generation: u64,
+    fingerprint: Vec<u8>,
+) -> Result<Identity, IdentityError> {
+    let load_err = |err| IdentityError::Load {
+        origin: source.clone(),
+        source: err,
+    };
     let leaf = workload
         .cert_chain
         .first()
         .ok_or(weft_identity::TlsError::NoCertificate)
-        .map_err(err)?;
-    let id = spiffe_id_of(leaf).map_err(|source| IdentityError::NoSpiffeId {
-        dir: dir.to_path_buf(),
-        source,
+        .map_err(load_err)?;
+    let id = spiffe_id_of(leaf).map_err(|err| IdentityError::NoSpiffeId {
+        origin: source.clone(),
+        source: err,
     })?;
-    let mut server = weft_identity::server_config(&workload, ExpectedIdentity::Any).map_err(err)?;
+    let (not_before, not_after) = validity(leaf).ok_or_else(|| IdentityError::Validity {
+        origin: source.clone(),
+    })?;
+    let mut server =
+        weft_identity::server_config(&workload, ExpectedIdentity::Any).map_err(load_err)?;
     server.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec(), ALPN_TCP.to_vec()];
     Ok(Identity {
         id,
         generation,
+        not_before,
+        not_after,
         workload,
         server: Arc::new(server),
         fingerprint,
     })
 }
 
+fn load_dir(dir: &Path, generation: u64) -> Result<Identity, IdentityError> {
+    let source = IdentitySource::Dir(dir.to_path_buf());
+    let fingerprint = read_fingerprint(dir);
+    let workload = WorkloadIdentity::load(dir).map_err(|err| IdentityError::Load {
+        origin: source.clone(),
+        source: err,
+    })?;
+    build(workload, &source, generation, fingerprint)
+}
+
+fn load_pem(
+    chain: &str,
+    key: &str,
+    bundle: &str,
+    generation: u64,
+) -> Result<Identity, IdentityError> {
+    let source = IdentitySource::Memory;
+    let workload =
+        WorkloadIdentity::from_pem(chain, key, bundle).map_err(|err| IdentityError::Load {
+            origin: source.clone(),
+            source: err,
+        })?;
+    // In-memory identities are replaced explicitly, never compared with a fingerprint.
+    build(workload, &source, generation, Vec::new())
+}
+
 impl IdentityStore {
     /// Loads the identity in `dir` (an error when the files are missing or invalid).
     pub fn load(dir: &Path) -> Result<Arc<IdentityStore>, IdentityError> {
-        let identity = load(dir, 1)?;
+        let identity = load_dir(dir, 1)?;
         Ok(Arc::new(IdentityStore {
-            dir: dir.to_path_buf(),
+            source: IdentitySource::Dir(dir.to_path_buf()),
             current: ArcSwap::from_pointee(identity),
+            writer: Mutex::new(()),
         }))
+    }
+
+    /// An identity held in memory: a PEM certificate chain (leaf first), its private key and
+    /// the trust bundle. Replace it with [`replace_pem`](Self::replace_pem).
+    pub fn from_pem(
+        chain: &str,
+        key: &str,
+        bundle: &str,
+    ) -> Result<Arc<IdentityStore>, IdentityError> {
+        let identity = load_pem(chain, key, bundle, 1)?;
+        Ok(Arc::new(IdentityStore {
+            source: IdentitySource::Memory,
+            current: ArcSwap::from_pointee(identity),
+            writer: Mutex::new(()),
+        }))
+    }
+
+    /// Where this identity comes from.
+    pub fn source(&self) -> &IdentitySource {
+        &self.source
     }
 
     /// The identity to use for the next handshake.
@@ -171,21 +281,41 @@ impl IdentityStore {
         self.current.load_full()
     }
 
-    /// Re-reads the files; swaps in the new identity when they changed and parse. Returns
-    /// whether the identity changed.
+    /// Swaps in a new certificate chain, key and trust bundle (a rotation), bumping the
+    /// generation. Invalid PEM leaves the current identity in place. Connections in flight keep
+    /// the identity they were set up with. Returns the new generation.
+    pub fn replace_pem(&self, chain: &str, key: &str, bundle: &str) -> Result<u64, IdentityError> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let generation = self.current.load().generation + 1;
+        let next = load_pem(chain, key, bundle, generation)?;
+        tracing::info!(id = %next.id, generation, "workload identity replaced");
+        self.current.store(Arc::new(next));
+        Ok(generation)
+    }
+
+    /// Re-reads the files of a directory identity; swaps in the new identity when they changed
+    /// and parse. Returns whether the identity changed (never, for an in-memory identity).
     pub fn reload(&self) -> Result<bool, IdentityError> {
+        let IdentitySource::Dir(dir) = &self.source else {
+            return Ok(false);
+        };
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.current.load();
-        if read_fingerprint(&self.dir) == current.fingerprint {
+        if read_fingerprint(dir) == current.fingerprint {
             return Ok(false);
         }
-        let next = load(&self.dir, current.generation + 1)?;
+        let next = load_dir(dir, current.generation + 1)?;
         tracing::info!(id = %next.id, generation = next.generation, "workload identity reloaded");
         self.current.store(Arc::new(next));
         Ok(true)
     }
 
-    /// Reloads every [`RELOAD_INTERVAL`] forever.
+    /// Reloads a directory identity every [`RELOAD_INTERVAL`] forever; returns at once for an
+    /// in-memory identity (its owner replaces it).
     pub async fn watch(self: Arc<Self>) {
+        if self.source == IdentitySource::Memory {
+            return;
+        }
         let mut ticker = tokio::time::interval(RELOAD_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
@@ -204,5 +334,109 @@ impl IdentityStore {
                 Err(join) => tracing::error!(%join, "identity reload task failed"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use weft_identity::{CertificateAuthority, IssuedCertificate, SpiffeId};
+
+    use super::*;
+
+    fn ca() -> CertificateAuthority {
+        let dir = tempfile::tempdir().unwrap();
+        CertificateAuthority::init(&dir.path().join("ca"), "cluster.local").unwrap()
+    }
+
+    fn issue(ca: &CertificateAuthority, sa: &str) -> IssuedCertificate {
+        let id = SpiffeId::new("cluster.local", "default", sa).unwrap();
+        ca.issue(&id, Duration::from_secs(3600)).unwrap()
+    }
+
+    fn store_of(issued: &IssuedCertificate) -> Arc<IdentityStore> {
+        IdentityStore::from_pem(
+            &issued.cert_chain_pem,
+            &issued.key_pem,
+            &issued.trust_bundle_pem,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn from_pem_reads_the_id_and_validity() {
+        let ca = ca();
+        let issued = issue(&ca, "reviews");
+        let store = store_of(&issued);
+        let current = store.current();
+        assert_eq!(
+            current.id.to_string(),
+            "spiffe://cluster.local/ns/default/sa/reviews"
+        );
+        assert_eq!(current.generation, 1);
+        assert_eq!(store.source(), &IdentitySource::Memory);
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs(current.not_after), secs(issued.not_after));
+        assert_eq!(secs(current.not_before), secs(issued.not_before));
+        assert!(!current.expired_at(SystemTime::now()));
+        assert!(current.expired_at(issued.not_after + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn replace_pem_bumps_the_generation_and_keeps_held_identities() {
+        let ca = ca();
+        let store = store_of(&issue(&ca, "reviews"));
+        let held = store.current();
+        let next = issue(&ca, "ratings");
+        let generation = store
+            .replace_pem(&next.cert_chain_pem, &next.key_pem, &next.trust_bundle_pem)
+            .unwrap();
+        assert_eq!(generation, 2);
+        assert_eq!(store.current().generation, 2);
+        assert_eq!(store.current().id.service_account(), "ratings");
+        // A connection set up before the swap still holds the old identity.
+        assert_eq!(held.id.service_account(), "reviews");
+        // Memory identities are never reloaded from disk.
+        assert!(!store.reload().unwrap());
+    }
+
+    #[test]
+    fn invalid_replacement_keeps_the_current_identity() {
+        let ca = ca();
+        let issued = issue(&ca, "reviews");
+        let store = store_of(&issued);
+        let other = issue(&ca, "ratings");
+        // The new certificate with the old key: rustls refuses the mismatch.
+        let err = store
+            .replace_pem(
+                &other.cert_chain_pem,
+                &issued.key_pem,
+                &other.trust_bundle_pem,
+            )
+            .unwrap_err();
+        assert!(matches!(err, IdentityError::Load { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("identity (in memory): "),
+            "{err}"
+        );
+        let err = store.replace_pem("", "", "").unwrap_err();
+        assert!(matches!(err, IdentityError::Load { .. }), "{err}");
+        assert_eq!(store.current().generation, 1);
+        assert_eq!(store.current().id.service_account(), "reviews");
+    }
+
+    #[test]
+    fn directory_identities_still_load_and_reload() {
+        let ca = ca();
+        let dir = tempfile::tempdir().unwrap();
+        issue(&ca, "reviews").write_to(dir.path()).unwrap();
+        let store = IdentityStore::load(dir.path()).unwrap();
+        assert_eq!(store.current().id.service_account(), "reviews");
+        assert!(!store.reload().unwrap());
+        issue(&ca, "ratings").write_to(dir.path()).unwrap();
+        assert!(store.reload().unwrap());
+        assert_eq!(store.current().generation, 2);
+        assert_eq!(store.current().id.service_account(), "ratings");
     }
 }
