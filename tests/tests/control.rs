@@ -181,6 +181,7 @@ fn hello(token: &str) -> ProxyMessage {
             workload: Some(reviews_workload()),
             token: token.into(),
             proxy_version: "test".into(),
+            resuming: false,
         })),
     }
 }

@@ -233,6 +233,8 @@ fn prepare(opts: &ControlOptions) -> Result<Prepared, StartError> {
         trust_domain: ca.trust_domain().to_string(),
         cert_ttl: opts.cert_ttl,
         root_namespace: snapshot::ROOT_NAMESPACE.to_string(),
+        started: std::time::Instant::now(),
+        resume_grace: state::RESUME_GRACE,
     };
     tracing::info!(
         config_dir = %opts.config_dir.display(),

@@ -59,7 +59,15 @@ pub struct Settings {
     pub trust_domain: String,
     pub cert_ttl: Duration,
     pub root_namespace: String,
+    /// When this control plane started.
+    pub started: std::time::Instant,
+    /// How long after start a resuming proxy's first snapshot is held back (registrations are
+    /// not persisted: proxies that were connected before a restart need this long to return).
+    pub resume_grace: Duration,
 }
+
+/// The default [`Settings::resume_grace`]: proxies retry at most every 5 s plus 20% jitter.
+pub const RESUME_GRACE: Duration = Duration::from_secs(6);
 
 /// The state shared by the gRPC services, the admin API and the watchers.
 pub struct ControlState {

@@ -65,8 +65,21 @@ impl Discovery for DiscoveryService {
         let workload = WorkloadInfo::from(workload);
         let (tx, rx) = mpsc::channel(4);
         let state = self.state.clone();
+        // A proxy that already serves a config, connecting right after this control plane
+        // started, waits out the grace period: its peers are still reconnecting, and a
+        // snapshot without their endpoints would replace a config that has them.
+        let hold_until = hello
+            .resuming
+            .then(|| state.settings.started + state.settings.resume_grace)
+            .filter(|until| *until > std::time::Instant::now());
         tokio::spawn(async move {
             let session = Session::start(state, workload);
+            if let Some(until) = hold_until {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until.into()) => {}
+                    () = tx.closed() => return,
+                }
+            }
             session.run(inbound, tx).await;
         });
         Ok(Response::new(ReceiverStream::new(rx)))

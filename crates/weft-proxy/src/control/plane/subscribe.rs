@@ -67,6 +67,7 @@ async fn subscribe_once(
         workload: Some(hello::with_address(&inner.registration, connected.local)),
         token: String::new(),
         proxy_version: env!("CARGO_PKG_VERSION").to_string(),
+        resuming: inner.active.load().version > 0,
     };
     let (replies, outgoing) = mpsc::channel(4);
     // The receiver is alive and the channel empty: this cannot fail.
