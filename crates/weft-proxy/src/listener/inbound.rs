@@ -571,6 +571,10 @@ fn host_of_request(parts: &http::request::Parts) -> String {
 
 /// Replaces the request's path and query, keeping scheme and authority.
 pub(crate) fn set_path(parts: &mut http::request::Parts, path_and_query: &str) {
+    // Most paths are already normal: keep the URI as it is.
+    if parts.uri.path_and_query().map(PathAndQuery::as_str) == Some(path_and_query) {
+        return;
+    }
     let Ok(pq) = PathAndQuery::try_from(path_and_query) else {
         return;
     };

@@ -124,13 +124,21 @@ pub enum TlsSetupError {
     Origin(String),
 }
 
-/// The TLS clients of one compiled cluster, one per endpoint authority.
+/// The TLS clients of one compiled cluster, one per endpoint authority, each with the
+/// [`TargetTls`] it was made for: a client is reused only while its endpoint is verified the
+/// same way (expected identities, SNI, files), and replaced when a reload changes that.
 #[derive(Default)]
 pub(super) struct TlsClients {
-    clients: Mutex<HashMap<String, Arc<TlsHttpClient>>>,
-    /// TLS targets for raw TCP connections (tunnels), per endpoint authority.
-    tcp: Mutex<HashMap<String, Arc<TlsTarget>>>,
+    /// HTTP clients (ALPN `h2` to sidecars).
+    clients: Mutex<Cache<Arc<TlsHttpClient>>>,
+    /// HTTP/1.1 clients for protocol upgrades, which need a connection of their own.
+    upgrades: Mutex<Cache<Arc<TlsHttpClient>>>,
+    /// TLS targets for raw TCP connections (tunnels).
+    tcp: Mutex<Cache<Arc<TlsTarget>>>,
 }
+
+/// Authority → (how it is verified, what was built for it).
+type Cache<T> = HashMap<String, (TargetTls, T)>;
 
 /// What a try uses to send.
 pub(super) enum Sender {
@@ -148,52 +156,23 @@ impl TlsClients {
         identity: Option<&Arc<IdentityStore>>,
         upgrade: bool,
     ) -> Result<Sender, TlsSetupError> {
-        let target = match (tls, identity) {
-            (TargetTls::Plain, _)
-            | (
-                TargetTls::Mesh {
-                    explicit: false, ..
-                },
-                None,
-            ) => {
-                return Ok(Sender::Plain);
-            }
-            (TargetTls::Mesh { .. }, None) => return Err(TlsSetupError::NoIdentity),
-            (TargetTls::Mesh { expected, sni, .. }, Some(identity)) => {
-                TargetSpec::Mesh(identity, expected, sni)
-            }
-            (TargetTls::Origin { files, mutual }, _) => TargetSpec::Origin(files, *mutual),
+        let Some(spec) = TargetSpec::of(tls, identity)? else {
+            return Ok(Sender::Plain);
         };
-        // Upgrades need an HTTP/1.1 connection of their own; a client is reused only while
-        // its endpoint is verified the same way (expected identities, SNI, files).
-        let key = format!("{authority}|{upgrade}|{tls:?}");
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(&key) {
-            return Ok(Sender::Tls(client.clone()));
-        }
+        let cache = if upgrade {
+            &self.upgrades
+        } else {
+            &self.clients
+        };
         let alpn = if upgrade { ALPN_HTTP11 } else { ALPN_H2 };
-        let target = match target {
-            TargetSpec::Mesh(identity, expected, sni) => {
-                TlsTarget::mesh(identity.clone(), expected.clone(), sni, alpn)
-            }
-            TargetSpec::Origin(files, mutual) => {
-                origin_target(files, mutual, &cluster.key.host, cluster.pool.http2)
-                    .map_err(|e| TlsSetupError::Origin(e.to_string()))?
-            }
-        };
-        let connector = TlsConnector::new(pool::connector(&cluster.pool), Arc::new(target));
-        let client = Arc::new(pool::tls_client(&cluster.pool, connector));
-        // Keys of configurations no longer in use pile up across reloads: start afresh now and
-        // then (connections in use keep their client).
-        if clients.len() >= MAX_CLIENTS {
-            clients.clear();
-        }
-        clients.insert(key, client.clone());
+        let client = cached(cache, authority, tls, || {
+            let target = spec.build(cluster, alpn, cluster.pool.http2)?;
+            let connector = TlsConnector::new(pool::connector(&cluster.pool), Arc::new(target));
+            Ok(Arc::new(pool::tls_client(&cluster.pool, connector)))
+        })?;
         Ok(Sender::Tls(client))
     }
-}
 
-impl TlsClients {
     /// The TLS target for a raw TCP connection to a target: `None` for plaintext. Mesh mTLS
     /// offers ALPN `weft-tcp` so the server side relays bytes instead of parsing HTTP.
     pub(super) fn tcp_target(
@@ -203,45 +182,87 @@ impl TlsClients {
         tls: &TargetTls,
         identity: Option<&Arc<IdentityStore>>,
     ) -> Result<Option<Arc<TlsTarget>>, TlsSetupError> {
-        let spec = match (tls, identity) {
+        let Some(spec) = TargetSpec::of(tls, identity)? else {
+            return Ok(None);
+        };
+        cached(&self.tcp, authority, tls, || {
+            Ok(Arc::new(spec.build(cluster, ALPN_TCP, false)?))
+        })
+        .map(Some)
+    }
+}
+
+/// The entry for `authority` when it was made for `tls`, else a new one from `make`.
+fn cached<T: Clone>(
+    cache: &Mutex<Cache<T>>,
+    authority: &str,
+    tls: &TargetTls,
+    make: impl FnOnce() -> Result<T, TlsSetupError>,
+) -> Result<T, TlsSetupError> {
+    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((made_for, value)) = cache.get(authority)
+        && made_for == tls
+    {
+        return Ok(value.clone());
+    }
+    let value = make()?;
+    // Authorities of endpoints no longer in use pile up across reloads: start afresh now and
+    // then (connections in use keep their client).
+    if cache.len() >= MAX_CLIENTS {
+        cache.clear();
+    }
+    cache.insert(authority.to_string(), (tls.clone(), value.clone()));
+    Ok(value)
+}
+
+enum TargetSpec<'a> {
+    Mesh(&'a Arc<IdentityStore>, &'a Vec<SpiffeId>, &'a str),
+    Origin(&'a TlsFiles, bool),
+}
+
+impl<'a> TargetSpec<'a> {
+    /// How `tls` is set up with `identity`: `None` for plaintext (auto mTLS without an
+    /// identity stays plaintext; an explicit `ISTIO_MUTUAL` without one is an error).
+    fn of(
+        tls: &'a TargetTls,
+        identity: Option<&'a Arc<IdentityStore>>,
+    ) -> Result<Option<TargetSpec<'a>>, TlsSetupError> {
+        match (tls, identity) {
             (TargetTls::Plain, _)
             | (
                 TargetTls::Mesh {
                     explicit: false, ..
                 },
                 None,
-            ) => {
-                return Ok(None);
-            }
-            (TargetTls::Mesh { .. }, None) => return Err(TlsSetupError::NoIdentity),
+            ) => Ok(None),
+            (TargetTls::Mesh { .. }, None) => Err(TlsSetupError::NoIdentity),
             (TargetTls::Mesh { expected, sni, .. }, Some(identity)) => {
-                TargetSpec::Mesh(identity, expected, sni)
+                Ok(Some(TargetSpec::Mesh(identity, expected, sni)))
             }
-            (TargetTls::Origin { files, mutual }, _) => TargetSpec::Origin(files, *mutual),
-        };
-        let key = format!("{authority}|{tls:?}");
-        let mut targets = self.tcp.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(target) = targets.get(&key) {
-            return Ok(Some(target.clone()));
+            (TargetTls::Origin { files, mutual }, _) => {
+                Ok(Some(TargetSpec::Origin(files, *mutual)))
+            }
         }
-        let target = Arc::new(match spec {
-            TargetSpec::Mesh(identity, expected, sni) => {
-                TlsTarget::mesh(identity.clone(), expected.clone(), sni, ALPN_TCP)
-            }
-            TargetSpec::Origin(files, mutual) => {
-                origin_target(files, mutual, &cluster.key.host, false)
-                    .map_err(|e| TlsSetupError::Origin(e.to_string()))?
-            }
-        });
-        if targets.len() >= MAX_CLIENTS {
-            targets.clear();
-        }
-        targets.insert(key, target.clone());
-        Ok(Some(target))
     }
-}
 
-enum TargetSpec<'a> {
-    Mesh(&'a Arc<IdentityStore>, &'a Vec<SpiffeId>, &'a str),
-    Origin(&'a TlsFiles, bool),
+    /// The TLS target, offering `alpn` for mesh mTLS (origination offers `h2` when `http2`).
+    fn build(
+        self,
+        cluster: &Cluster,
+        alpn: &'static [u8],
+        http2: bool,
+    ) -> Result<TlsTarget, TlsSetupError> {
+        match self {
+            TargetSpec::Mesh(identity, expected, sni) => Ok(TlsTarget::mesh(
+                identity.clone(),
+                expected.clone(),
+                sni,
+                alpn,
+            )),
+            TargetSpec::Origin(files, mutual) => {
+                origin_target(files, mutual, &cluster.key.host, http2)
+                    .map_err(|e| TlsSetupError::Origin(e.to_string()))
+            }
+        }
+    }
 }
